@@ -1,0 +1,1 @@
+//! Reading and writing `torch.save` checkpoints and safetensors files.

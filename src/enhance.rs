@@ -1,0 +1,1 @@
+//! Enhancing recordings with a trained generator.

@@ -1,0 +1,8 @@
+//! The `segan` command line: parity checks, checkpoints, data preparation,
+//! training and enhancement.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

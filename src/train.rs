@@ -1,0 +1,1 @@
+//! The SEGAN training loop.
