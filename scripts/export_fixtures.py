@@ -267,13 +267,33 @@ def export_generator(out_dir, device, index, spec, speech_dir):
     return case.save(out_dir)
 
 
+def export_state_dict_keys(out_dir):
+    """Writes `<key> <shape>` per parameter, in state-dict order, per network."""
+    paths = []
+    for name, module in (('discriminator', Discriminator()), ('generator', Generator())):
+        path = os.path.join(out_dir, f'state-dict-{name}.txt')
+        with open(path, 'w') as f:
+            for key, value in module.state_dict().items():
+                f.write(f"{key} {','.join(str(d) for d in value.shape)}\n")
+        paths.append(path)
+    return paths
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', required=True, help='folder for the .npz cases')
+    parser.add_argument('--out', help='folder for the .npz cases')
     parser.add_argument('--speech', help='folder of speech WAV files (needed for network cases)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--only', default='', help='export only cases whose name starts with this')
+    parser.add_argument('--keys', metavar='DIR',
+                        help='write the networks\' state-dict keys and shapes into DIR and exit')
     args = parser.parse_args()
+    if args.keys:
+        os.makedirs(args.keys, exist_ok=True)
+        print('\n'.join(export_state_dict_keys(args.keys)))
+        return
+    if not args.out:
+        parser.error('--out DIR is required unless --keys is given')
 
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda: PyTorch sees no GPU')

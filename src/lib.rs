@@ -14,4 +14,5 @@ pub mod device;
 pub mod enhance;
 pub mod nn;
 pub mod parity;
+pub mod rng;
 pub mod train;

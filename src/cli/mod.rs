@@ -1,6 +1,10 @@
 //! Subcommands of the `segan` binary, one file each.
 
+mod checkpoint;
+mod enhance;
 mod parity;
+mod prepare;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +20,15 @@ struct Cli {
 enum Command {
     /// Run PyTorch-exported fixture cases against the Rust port.
     Parity(parity::ParityArgs),
+    /// Cut paired clean and noisy recordings into 16384-sample windows.
+    Prepare(prepare::PrepareArgs),
+    /// Train SEGAN on prepared windows.
+    Train(train::TrainArgs),
+    /// Enhance a noisy recording with a trained generator.
+    Enhance(enhance::EnhanceArgs),
+    /// Inspect or convert PyTorch checkpoints and safetensors files.
+    #[command(subcommand)]
+    Checkpoint(checkpoint::CheckpointCommand),
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -23,6 +36,10 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parity(args) => parity::run(args),
+        Command::Prepare(args) => prepare::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Enhance(args) => enhance::run(args),
+        Command::Checkpoint(command) => checkpoint::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

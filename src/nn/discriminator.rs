@@ -152,6 +152,24 @@ impl Discriminator {
         self.config
     }
 
+    /// Parameters with their state-dict keys, in PyTorch's
+    /// `named_parameters()` order (the order optimizers number them in).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut params = Vec::new();
+        for (index, (conv, vbn)) in self.convs.iter().zip(&self.vbns).enumerate() {
+            let block = index + 1;
+            params.push((format!("conv{block}.weight"), conv.weight.shallow_clone()));
+            params.push((format!("conv{block}.bias"), conv.bias.shallow_clone()));
+            params.push((format!("vbn{block}.gamma"), vbn.gamma.shallow_clone()));
+            params.push((format!("vbn{block}.beta"), vbn.beta.shallow_clone()));
+        }
+        params.push(("conv_final.weight".into(), self.conv_final.weight.shallow_clone()));
+        params.push(("conv_final.bias".into(), self.conv_final.bias.shallow_clone()));
+        params.push(("fully_connected.weight".into(), self.fully_connected.weight.shallow_clone()));
+        params.push(("fully_connected.bias".into(), self.fully_connected.bias.shallow_clone()));
+        params
+    }
+
     /// Judges `x` with virtual batch normalization against `ref_x`; the
     /// Python's `forward(x, ref_x)`.
     pub fn forward(&self, x: &Tensor, ref_x: &Tensor) -> Result<Tensor> {

@@ -94,6 +94,27 @@ impl Generator {
         })
     }
 
+    /// Parameters with their state-dict keys, in PyTorch's
+    /// `named_parameters()` order (the order optimizers number them in).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut params = Vec::new();
+        for (index, (conv, nl)) in self.encoders.iter().zip(&self.encoder_nls).enumerate() {
+            let name = format!("enc{}", index + 1);
+            params.push((format!("{name}.weight"), conv.weight.shallow_clone()));
+            params.push((format!("{name}.bias"), conv.bias.shallow_clone()));
+            params.push((format!("{name}_nl.weight"), nl.weight.shallow_clone()));
+        }
+        for (index, (deconv, nl)) in self.decoders.iter().zip(&self.decoder_nls).enumerate() {
+            let name = format!("dec{}", 10 - index);
+            params.push((format!("{name}.weight"), deconv.weight.shallow_clone()));
+            params.push((format!("{name}.bias"), deconv.bias.shallow_clone()));
+            params.push((format!("{name}_nl.weight"), nl.weight.shallow_clone()));
+        }
+        params.push(("dec_final.weight".into(), self.dec_final.weight.shallow_clone()));
+        params.push(("dec_final.bias".into(), self.dec_final.bias.shallow_clone()));
+        params
+    }
+
     /// Enhances `x` given the latent `z`; the Python's `forward(x, z)`.
     pub fn forward(&self, x: &Tensor, z: &Tensor) -> Result<Tensor> {
         self.check_inputs(x, z)?;

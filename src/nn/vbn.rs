@@ -198,20 +198,26 @@ impl VirtualBatchNorm1d {
     }
 
     fn stats_of(&self, x: &Tensor) -> Result<VbnStats> {
-        let squares = x.f_pow_tensor_scalar(2)?;
-        let (mean, mean_sq) = match self.config.formula {
-            Formula::Reference => (
-                x.f_mean_dim(2, true, None)?.f_mean_dim(0, true, None)?,
-                squares
+        // The mean is taken before squaring, as in the Python: autograd
+        // accumulates the gradient paths into `x` in the order the forward
+        // created them, and matching it keeps gradients bit-identical.
+        let stats = match self.config.formula {
+            Formula::Reference => {
+                let mean = x.f_mean_dim(2, true, None)?.f_mean_dim(0, true, None)?;
+                let squares = x.f_pow_tensor_scalar(2)?;
+                let mean_sq = squares
                     .f_mean_dim(2, true, None)?
-                    .f_mean_dim(0, true, None)?,
-            ),
-            Formula::Fused => (
-                x.f_mean_dim([0, 2].as_slice(), true, None)?,
-                squares.f_mean_dim([0, 2].as_slice(), true, None)?,
-            ),
+                    .f_mean_dim(0, true, None)?;
+                VbnStats { mean, mean_sq }
+            }
+            Formula::Fused => {
+                let mean = x.f_mean_dim([0, 2].as_slice(), true, None)?;
+                let squares = x.f_pow_tensor_scalar(2)?;
+                let mean_sq = squares.f_mean_dim([0, 2].as_slice(), true, None)?;
+                VbnStats { mean, mean_sq }
+            }
         };
-        Ok(VbnStats { mean, mean_sq })
+        Ok(stats)
     }
 
     fn normalize(&self, x: &Tensor, stats: &VbnStats) -> Result<Tensor> {

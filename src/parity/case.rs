@@ -45,6 +45,10 @@ pub struct Case {
     pub params: BTreeMap<String, Tensor>,
     pub configs: BTreeMap<String, Tensor>,
     pub upstreams: BTreeMap<String, Tensor>,
+    /// Names of the upstream arrays in file order, which is the order the
+    /// exporter summed the loss terms in; autograd accumulates gradients in
+    /// an order that follows it.
+    pub upstream_order: Vec<String>,
     pub outputs: BTreeMap<String, Tensor>,
     pub grads: BTreeMap<String, Tensor>,
     pub summary_params: BTreeMap<String, Tensor>,
@@ -83,6 +87,7 @@ impl Case {
             params: BTreeMap::new(),
             configs: BTreeMap::new(),
             upstreams: BTreeMap::new(),
+            upstream_order: Vec::new(),
             outputs: BTreeMap::new(),
             grads: BTreeMap::new(),
             summary_params: BTreeMap::new(),
@@ -114,6 +119,9 @@ impl Case {
             if let Some(key) = array_name.strip_prefix(prefix) {
                 if key.is_empty() {
                     bail!("array {array_name:?} has an empty name after its role");
+                }
+                if prefix == "upstream." {
+                    self.upstream_order.push(key.to_owned());
                 }
                 map.insert(key.to_owned(), tensor);
                 return Ok(());

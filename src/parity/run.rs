@@ -48,6 +48,9 @@ struct Replay {
 
 /// Runs one case and returns one comparison per stored tensor.
 pub fn run_case(case: &Case, options: RunOptions) -> Result<Vec<Comparison>> {
+    // Seeded initialization and dropout draw from the global generator from
+    // the seed to the end of the backward pass.
+    let _generator = crate::rng::lock_global_generator();
     let replay = match case.module {
         Module::Vbn => replay_vbn(case, options)?,
         Module::Discriminator => replay_discriminator(case, options)?,
@@ -238,7 +241,8 @@ fn add_parameter_leaves(vs: &VarStore, leaves: &mut BTreeMap<String, Tensor>) {
 
 fn backward(case: &Case, replay: &Replay) -> Result<()> {
     let mut loss: Option<Tensor> = None;
-    for (name, upstream) in &case.upstreams {
+    for name in &case.upstream_order {
+        let upstream = &case.upstreams[name];
         let output = replay.outputs.get(name).with_context(|| {
             format!(
                 "case {}: upstream.{name} has no matching output; the module produces {:?}",

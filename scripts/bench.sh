@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Benchmarks the Rust port against the PyTorch reference on the CPU, in one
+# run, and prints a Markdown report with the ratios.
+#
+#   scripts/bench.sh                       # everything, threads = nproc
+#   BENCH_SECTIONS="vbn" scripts/bench.sh  # only the VBN benchmark
+#
+# Sections: vbn (VirtualBatchNorm1d forward+backward), net (discriminator and
+# generator steps, with peak memory), enhance (a 30-second recording with
+# `segan enhance` against the PyTorch window-by-window loop; it runs only
+# once `segan enhance --help` works).
+#
+# Every measurement runs in its own process, so that each peak resident set
+# size belongs to one case. Rounds interleave the implementations, so that
+# both sides see similar machine load. Settings (environment variables):
+#   BENCH_THREADS        intra-op threads on both sides (default: nproc)
+#   BENCH_SECTIONS       sections to run (default: "vbn net enhance")
+#   BENCH_VBN_ROUNDS     rounds of the VBN benchmark (default: 3)
+#   BENCH_NET_ROUNDS     rounds of the network benchmark (default: 2)
+#   BENCH_ENHANCE_ROUNDS rounds of the enhancement benchmark (default: 2)
+#   BENCH_ENHANCE_SECONDS length of the test recording (default: 30)
+#
+# Output: target/bench/results.jsonl (one JSON line per process) and
+# target/bench/report.md, which is also printed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+threads=${BENCH_THREADS:-$(nproc)}
+sections=${BENCH_SECTIONS:-"vbn net enhance"}
+vbn_rounds=${BENCH_VBN_ROUNDS:-3}
+net_rounds=${BENCH_NET_ROUNDS:-2}
+enhance_rounds=${BENCH_ENHANCE_ROUNDS:-2}
+enhance_seconds=${BENCH_ENHANCE_SECONDS:-30}
+
+python=.venv/bin/python
+reference_bench=scripts/bench_reference.py
+rust_bench=target/release/examples/bench_segan
+segan=target/release/segan
+out_dir=target/bench
+results=$out_dir/results.jsonl
+
+# libtorch's OpenMP pool reads these at start-up; the timing programs also
+# call set_num_threads with the same count.
+export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
+
+command_line="scripts/bench.sh"
+for name in $(compgen -e | grep '^BENCH_' || true); do
+    command_line="$name=${!name} $command_line"
+done
+
+if [[ ! -x $python ]]; then
+    echo "bench: $python not found; run scripts/setup.sh first" >&2
+    exit 1
+fi
+
+echo "bench: building the release binaries" >&2
+cargo build --release --example bench_segan --bin segan >&2
+
+mkdir -p "$out_dir"
+: >"$results"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Runs one timing process and appends its JSON line to the results.
+measure() {
+    local line
+    echo "bench: $*" >&2
+    line=$("$@")
+    echo "$line" >>"$results"
+    echo "  ${line:0:160}…" >&2
+}
+
+section_enabled() {
+    [[ " $sections " == *" $1 "* ]]
+}
+
+# ---------------------------------------------------------------------------
+# VirtualBatchNorm1d: reference pass on a reference batch, mixed pass on the
+# input, backward. Each entry is "shape warmup iterations threads". The small
+# shape runs in well under a millisecond, so on a loaded machine its
+# multi-threaded time mostly measures how long the OS takes to reschedule an
+# OpenMP worker; the single-threaded run shows the per-operation overhead.
+vbn_cases=("50,32,8192 2 5 $threads" "8,2048,8 20 200 $threads")
+if ((threads != 1)); then
+    vbn_cases+=("8,2048,8 20 200 1")
+fi
+if section_enabled vbn; then
+    for round in $(seq "$vbn_rounds"); do
+        echo "bench: VBN round $round of $vbn_rounds" >&2
+        for entry in "${vbn_cases[@]}"; do
+            read -r shape warmup iters case_threads <<<"$entry"
+            timing=(--threads "$case_threads" --warmup "$warmup" --iters "$iters")
+            for formula in reference fused; do
+                measure "$rust_bench" "${timing[@]}" vbn --shape "$shape" --formula "$formula"
+            done
+            for impl in reference batch_norm; do
+                measure "$python" "$reference_bench" vbn "${timing[@]}" --shape "$shape" --impl "$impl"
+            done
+        done
+    done
+fi
+
+# ---------------------------------------------------------------------------
+# Networks: one training-style step of each, batch 8 (reference batch 8).
+if section_enabled net; then
+    timing=(--threads "$threads" --warmup 1 --iters 3)
+    for round in $(seq "$net_rounds"); do
+        echo "bench: network round $round of $net_rounds" >&2
+        for formula in reference fused; do
+            measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula "$formula"
+        done
+        measure "$python" "$reference_bench" discriminator "${timing[@]}" --batch 8 --ref-batch 8
+        measure "$rust_bench" "${timing[@]}" generator --batch 8
+        measure "$python" "$reference_bench" generator "${timing[@]}" --batch 8
+    done
+fi
+
+# ---------------------------------------------------------------------------
+# Enhancement of a whole recording, end to end: process start, loading the
+# checkpoint and the WAV, every window, writing the output. Wall time and
+# peak RSS come from /usr/bin/time. The PyTorch loop drops the tail that
+# does not fill a window, as the PyTorch SEGAN code does, so it may run one
+# window fewer than `segan enhance`.
+enhance_wav=$out_dir/noisy_${enhance_seconds}s.wav
+enhance_checkpoint=$out_dir/generator_seed0.pt
+# TODO: these flags are an assumption about the `segan enhance` interface;
+# the section is skipped, naming the flag, while the help text lacks one.
+enhance_args=(--generator "$enhance_checkpoint" --input "$enhance_wav"
+    --output "$out_dir/enhanced_rust.wav" --seed 0 --device cpu)
+
+# Appends a record for one enhancement process from /usr/bin/time's output.
+record_enhance() {
+    local impl=$1 time_file=$2 seconds kilobytes
+    read -r seconds kilobytes <"$time_file"
+    printf '{"case": "enhance", "impl": "%s", "details": {"seconds": %s}, "threads": %s, "warmup": 0, "times_s": [%s], "rss_setup_kb": null, "peak_rss_kb": %s}\n' \
+        "$impl" "$enhance_seconds" "$threads" "$seconds" "$kilobytes" | tee -a "$results" >&2
+}
+
+enhance_skip_reason() {
+    local help flag
+    if ! help=$("$segan" enhance --help 2>&1); then
+        echo "\`segan enhance --help\` failed, so the subcommand is not available yet"
+        return
+    fi
+    for flag in "${enhance_args[@]}"; do
+        if [[ $flag == --* && $help != *"$flag"* ]]; then
+            echo "\`segan enhance --help\` does not list $flag; update enhance_args in scripts/bench.sh"
+            return
+        fi
+    done
+}
+
+if section_enabled enhance; then
+    skip_reason=$(enhance_skip_reason)
+    if [[ -n $skip_reason ]]; then
+        echo "bench: enhancement benchmark skipped: $skip_reason" >&2
+    else
+        "$python" "$reference_bench" make-inputs --wav "$enhance_wav" \
+            --generator "$enhance_checkpoint" --seconds "$enhance_seconds" --seed 0
+        time_file=$out_dir/enhance_time.txt
+        for round in $(seq "$enhance_rounds"); do
+            echo "bench: enhancement round $round of $enhance_rounds" >&2
+            /usr/bin/time -f '%e %M' -o "$time_file" "$segan" enhance "${enhance_args[@]}" >&2
+            record_enhance rust "$time_file"
+            /usr/bin/time -f '%e %M' -o "$time_file" "$python" "$reference_bench" enhance \
+                --generator "$enhance_checkpoint" --input "$enhance_wav" \
+                --output "$out_dir/enhanced_torch.wav" --seed 0 --threads "$threads" >&2
+            record_enhance torch-reference "$time_file"
+        done
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+"$python" "$reference_bench" report --results "$results" --command "$command_line" \
+    --threads "$threads" --load-before "$load_before" --load-after "$load_after" \
+    --output "$out_dir/report.md"

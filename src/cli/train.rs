@@ -1,0 +1,98 @@
+//! `segan train`: trains SEGAN on prepared windows.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use segan::device::DeviceChoice;
+use segan::nn::{DiscriminatorConfig, DiscriminatorOutput};
+use segan::train::{train, OptimizerKind, TrainConfig};
+
+/// Train the generator and discriminator on `[2, 16384]` window files.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Folder of window files written by `segan prepare`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Folder for checkpoints (checkpoints/state-N.pt), losses.csv,
+    /// losses.png and samples/.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 86)]
+    pub epochs: usize,
+    /// Windows per batch; also the reference batch size unless --reference-size is given.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// Windows in the fixed reference batch of virtual batch normalization.
+    #[arg(long)]
+    pub reference_size: Option<usize>,
+    /// Seed of initialization, reference batch, shuffling, latents and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// rmsprop (lr 1e-4, the SEGAN PyTorch code) or adam (lr 1e-4, betas 0.5 and 0.999).
+    #[arg(long, default_value = "rmsprop")]
+    pub optimizer: String,
+    /// Learning rate of both networks.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Device: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Stop each epoch after this many steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Continue from the last checkpoint in --out, optimizer state included.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train the discriminator on logits (no final sigmoid), as some ports do.
+    #[arg(long)]
+    pub logits: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let optimizer = match args.optimizer.as_str() {
+        "rmsprop" => OptimizerKind::RmsProp { lr: args.lr },
+        "adam" => OptimizerKind::Adam {
+            lr: args.lr,
+            beta1: 0.5,
+            beta2: 0.999,
+        },
+        other => bail!("invalid optimizer {other:?}: expected rmsprop or adam"),
+    };
+    let discriminator = DiscriminatorConfig {
+        output: if args.logits {
+            DiscriminatorOutput::Logits
+        } else {
+            DiscriminatorOutput::Sigmoid
+        },
+        ..DiscriminatorConfig::default()
+    };
+    let device = args.device.resolve()?;
+    let config = TrainConfig {
+        data_dir: args.data,
+        out_dir: args.out,
+        epochs: args.epochs,
+        batch_size: args.batch,
+        reference_size: args.reference_size.unwrap_or(args.batch),
+        seed: args.seed,
+        device,
+        optimizer,
+        l1_weight: 100.0,
+        max_steps_per_epoch: args.max_steps,
+        resume: args.resume,
+        discriminator,
+        progress: !args.no_progress,
+    };
+
+    log::info!("training on {device:?}: {config:?}");
+    let report = train(&config)?;
+    println!("trained {} epochs ({} steps) on {device:?}", report.epochs_run, report.steps_run);
+    println!("checkpoint: {}", report.last_checkpoint.display());
+    println!("losses:     {} and {}", report.losses_csv.display(), report.losses_png.display());
+    println!("samples:    {}", report.samples_dir.display());
+    Ok(())
+}

@@ -1,1 +1,0 @@
-//! The SEGAN training loop.

@@ -1,0 +1,326 @@
+//! The SEGAN training loop, as the PyTorch SEGAN code runs it.
+//!
+//! Each step, on a batch of pre-emphasized (clean, noisy) windows and a
+//! fresh latent `z ~ N(0, 1)` `[B, 1024, 8]`:
+//! 1. D on (clean, noisy): `d_clean = mean((D − 1)²)`, backward;
+//! 2. D on (G(noisy, z), noisy) with G's output detached:
+//!    `d_noisy = mean(D²)`, backward, D optimizer step;
+//! 3. G: `g = 0.5 · mean((D(G(noisy, z), noisy) − 1)²) + 100 · mean(|G − clean|)`,
+//!    backward, G optimizer step.
+//!
+//! D always sees the fixed reference batch for virtual batch normalization.
+//! Detaching in step 2 changes nothing the reference computes: it zeroes
+//! G's gradients before step 3 anyway.
+
+mod data;
+pub mod optim;
+pub mod record;
+pub mod state;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use crate::audio::{de_emphasis, write_wav_f32, WindowDataset, EMPHASIS, SAMPLE_RATE};
+use crate::nn::{Discriminator, DiscriminatorConfig, Generator};
+pub use optim::{Optimizer, OptimizerKind};
+use record::StepLosses;
+
+/// Options of a training run.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Folder of `[2, 16384]` window files from `segan prepare`.
+    pub data_dir: PathBuf,
+    /// Folder for checkpoints, logs and samples.
+    pub out_dir: PathBuf,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Size of the reference batch; the PyTorch code uses the batch size.
+    pub reference_size: usize,
+    pub seed: u64,
+    pub device: Device,
+    pub optimizer: OptimizerKind,
+    /// Weight of the L1 term of the generator loss; 100 in SEGAN.
+    pub l1_weight: f64,
+    /// Stops each epoch after this many steps (for short runs).
+    pub max_steps_per_epoch: Option<usize>,
+    /// Continues from the last checkpoint in `out_dir`.
+    pub resume: bool,
+    pub discriminator: DiscriminatorConfig,
+    pub progress: bool,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct TrainReport {
+    pub last_checkpoint: PathBuf,
+    pub epochs_run: usize,
+    pub steps_run: usize,
+    pub losses_csv: PathBuf,
+    pub losses_png: PathBuf,
+    pub samples_dir: PathBuf,
+}
+
+struct Nets {
+    _g_vs: VarStore,
+    _d_vs: VarStore,
+    generator: Generator,
+    discriminator: Discriminator,
+    g_params: Vec<(String, Tensor)>,
+    d_params: Vec<(String, Tensor)>,
+    g_optimizer: Optimizer,
+    d_optimizer: Optimizer,
+}
+
+/// Trains SEGAN as configured, writing one checkpoint per epoch.
+pub fn train(config: &TrainConfig) -> Result<TrainReport> {
+    validate(config)?;
+    let dataset = WindowDataset::open(&config.data_dir)
+        .with_context(|| format!("cannot open the training windows in {}", config.data_dir.display()))?;
+    if dataset.is_empty() {
+        bail!("{} holds no training windows; run `segan prepare` first", config.data_dir.display());
+    }
+
+    let checkpoints = config.out_dir.join("checkpoints");
+    let samples_dir = config.out_dir.join("samples");
+    for dir in [&checkpoints, &samples_dir] {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let losses_csv = config.out_dir.join("losses.csv");
+    let losses_png = config.out_dir.join("losses.png");
+
+    let mut nets = build_nets(config)?;
+    let (first_epoch, mut rows) = resume_point(config, &checkpoints, &losses_csv, &mut nets)?;
+
+    let reference_indices = data::reference_indices(dataset.len(), config.reference_size, config.seed);
+    let reference = data::load_batch(&dataset, &reference_indices, config.device)?;
+    let sample = data::load_batch(&dataset, &[0], config.device)?;
+    let sample_z = seeded_normal([1, 1024, 8], config.seed, config.device)?;
+
+    let mut last_checkpoint = state::checkpoint_path(&checkpoints, first_epoch.saturating_sub(1));
+    let mut steps_run = 0;
+    for epoch in first_epoch..=config.epochs {
+        let order = data::epoch_order(dataset.len(), config.seed, epoch);
+        let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
+        let steps = config.max_steps_per_epoch.map_or(batches.len(), |max| max.min(batches.len()));
+        let bar = progress_bar(config.progress, steps, epoch, config.epochs);
+
+        tch::manual_seed(config.seed as i64 ^ (epoch as i64) << 20);
+        for (step, indices) in batches.iter().take(steps).enumerate() {
+            let batch = data::load_batch(&dataset, indices, config.device)?;
+            let losses = train_step(&mut nets, &batch, &reference, config, epoch, step + 1)?;
+            if !losses.is_finite() {
+                bail!(
+                    "training diverged at epoch {epoch}, step {}: D loss {}, G loss {}; \
+                     the last good checkpoint is {}",
+                    step + 1,
+                    losses.d_loss(),
+                    losses.g_loss(),
+                    describe_checkpoint(&last_checkpoint)
+                );
+            }
+            bar.set_message(format!("D {:.4}  G {:.4}", losses.d_loss(), losses.g_loss()));
+            bar.inc(1);
+            rows.push(losses);
+            steps_run += 1;
+        }
+        bar.finish();
+
+        last_checkpoint = state::save(
+            &checkpoints,
+            &state::TrainingState {
+                generator: &nets.g_params,
+                discriminator: &nets.d_params,
+                g_optimizer: &nets.g_optimizer,
+                d_optimizer: &nets.d_optimizer,
+                epoch,
+                seed: config.seed,
+            },
+        )?;
+        record::write_csv(&losses_csv, &rows)?;
+        record::plot(&losses_png, &rows)?;
+        save_sample(&nets.generator, &sample, &sample_z, &samples_dir.join(format!("epoch-{epoch}.wav")))?;
+        log::info!("epoch {epoch}: checkpoint {}", last_checkpoint.display());
+    }
+
+    Ok(TrainReport {
+        last_checkpoint,
+        epochs_run: (config.epochs + 1).saturating_sub(first_epoch),
+        steps_run,
+        losses_csv,
+        losses_png,
+        samples_dir,
+    })
+}
+
+fn validate(config: &TrainConfig) -> Result<()> {
+    if config.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if config.batch_size == 0 || config.reference_size == 0 {
+        bail!("the batch size and reference batch size must be at least 1");
+    }
+    if config.max_steps_per_epoch == Some(0) {
+        bail!("--max-steps must be at least 1");
+    }
+    Ok(())
+}
+
+fn build_nets(config: &TrainConfig) -> Result<Nets> {
+    tch::manual_seed(config.seed as i64);
+    let g_vs = VarStore::new(config.device);
+    let generator = Generator::new(g_vs.root())?;
+    let d_vs = VarStore::new(config.device);
+    let mut discriminator = Discriminator::new(d_vs.root(), config.discriminator)?;
+    discriminator.set_train(true);
+
+    let g_params = generator.named_parameters();
+    let d_params = discriminator.named_parameters();
+    let params = |named: &[(String, Tensor)]| named.iter().map(|(_, t)| t.shallow_clone()).collect();
+    let g_optimizer = Optimizer::new(config.optimizer, params(&g_params))?;
+    let d_optimizer = Optimizer::new(config.optimizer, params(&d_params))?;
+    Ok(Nets {
+        _g_vs: g_vs,
+        _d_vs: d_vs,
+        generator,
+        discriminator,
+        g_params,
+        d_params,
+        g_optimizer,
+        d_optimizer,
+    })
+}
+
+/// Loads the last checkpoint when resuming and returns the first epoch to
+/// run and the loss rows of the completed epochs.
+fn resume_point(
+    config: &TrainConfig,
+    checkpoints: &Path,
+    losses_csv: &Path,
+    nets: &mut Nets,
+) -> Result<(usize, Vec<StepLosses>)> {
+    let latest = state::latest_epoch(checkpoints)?;
+    let Some(epoch) = latest.filter(|_| config.resume) else {
+        if let Some(epoch) = latest {
+            bail!(
+                "{} already holds checkpoints up to epoch {epoch}; pass --resume to continue \
+                 from them or choose another --out folder",
+                checkpoints.display()
+            );
+        }
+        return Ok((1, Vec::new()));
+    };
+
+    let path = state::checkpoint_path(checkpoints, epoch);
+    let value = state::load(&path)?;
+    let state_dict = |key: &str| crate::checkpoint::StateDict::from_value(value.get(key).expect("checked by load"));
+    state::restore_params(&nets.g_params, &state_dict("generator")?, "generator")?;
+    state::restore_params(&nets.d_params, &state_dict("discriminator")?, "discriminator")?;
+    nets.g_optimizer
+        .load_state_dict(value.get("g_optimizer").expect("checked by load"))
+        .context("cannot restore the generator's optimizer")?;
+    nets.d_optimizer
+        .load_state_dict(value.get("d_optimizer").expect("checked by load"))
+        .context("cannot restore the discriminator's optimizer")?;
+
+    let rows = if losses_csv.exists() {
+        let mut rows = record::read_csv(losses_csv)?;
+        rows.retain(|row| row.epoch <= epoch);
+        rows
+    } else {
+        Vec::new()
+    };
+    log::info!("resuming after epoch {epoch} from {}", path.display());
+    Ok((epoch + 1, rows))
+}
+
+fn train_step(
+    nets: &mut Nets,
+    batch: &Tensor,
+    reference: &Tensor,
+    config: &TrainConfig,
+    epoch: usize,
+    step: usize,
+) -> Result<StepLosses> {
+    let size = batch.size()[0];
+    let clean = batch.f_narrow(1, 0, 1)?;
+    let noisy = batch.f_narrow(1, 1, 1)?;
+    let z = Tensor::f_randn([size, 1024, 8], (Kind::Float, config.device))?;
+
+    nets.d_optimizer.zero_grad()?;
+    let clean_scores = nets.discriminator.forward(batch, reference)?;
+    let d_clean = clean_scores.f_sub_scalar(1.0)?.f_square()?.f_mean(Kind::Float)?;
+    d_clean.f_backward()?;
+
+    let generated = tch::no_grad(|| nets.generator.forward(&noisy, &z))?;
+    let fake_pair = Tensor::f_cat(&[&generated, &noisy], 1)?;
+    let fake_scores = nets.discriminator.forward(&fake_pair, reference)?;
+    let d_noisy = fake_scores.f_square()?.f_mean(Kind::Float)?;
+    d_noisy.f_backward()?;
+    nets.d_optimizer.step()?;
+
+    nets.g_optimizer.zero_grad()?;
+    let generated = nets.generator.forward(&noisy, &z)?;
+    let fake_pair = Tensor::f_cat(&[&generated, &noisy], 1)?;
+    let scores = nets.discriminator.forward(&fake_pair, reference)?;
+    let g_adversarial = scores.f_sub_scalar(1.0)?.f_square()?.f_mean(Kind::Float)?.f_mul_scalar(0.5)?;
+    let g_l1 = generated
+        .f_sub(&clean)?
+        .f_abs()?
+        .f_mean(Kind::Float)?
+        .f_mul_scalar(config.l1_weight)?;
+    let g_loss = g_adversarial.f_add(&g_l1)?;
+    g_loss.f_backward()?;
+    nets.g_optimizer.step()?;
+
+    Ok(StepLosses {
+        epoch,
+        step,
+        d_clean: d_clean.f_double_value(&[])?,
+        d_noisy: d_noisy.f_double_value(&[])?,
+        g_adversarial: g_adversarial.f_double_value(&[])?,
+        g_l1: g_l1.f_double_value(&[])?,
+    })
+}
+
+fn seeded_normal(shape: [i64; 3], seed: u64, device: Device) -> Result<Tensor> {
+    let _generator = crate::rng::lock_global_generator();
+    tch::manual_seed(seed as i64);
+    Ok(Tensor::f_randn(shape, (Kind::Float, Device::Cpu))?.f_to_device(device)?)
+}
+
+/// Enhances the fixed sample window and writes it as a 16 kHz WAV.
+fn save_sample(generator: &Generator, sample: &Tensor, z: &Tensor, path: &Path) -> Result<()> {
+    let noisy = sample.f_narrow(1, 1, 1)?;
+    let enhanced = tch::no_grad(|| generator.forward(&noisy, z))?;
+    let samples = Vec::<f32>::try_from(&enhanced.f_to_device(Device::Cpu)?.f_reshape([-1])?)?;
+    let samples = de_emphasis(&samples, EMPHASIS);
+    write_wav_f32(path, &samples, SAMPLE_RATE)
+        .with_context(|| format!("cannot write the sample {}", path.display()))
+}
+
+fn describe_checkpoint(path: &Path) -> String {
+    if path.exists() {
+        path.display().to_string()
+    } else {
+        "none (no epoch completed)".into()
+    }
+}
+
+fn progress_bar(enabled: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps as u64);
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, ETA {eta}  {msg}",
+    )
+    .expect("the progress template is valid")
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
