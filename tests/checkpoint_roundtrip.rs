@@ -270,6 +270,19 @@ fn save_into_missing_folder_fails() {
 }
 
 #[test]
+fn deeply_nested_value_rejected() {
+    let mut value = Value::None;
+    for _ in 0..300 {
+        value = Value::List(vec![value]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deep.pt");
+    let error = format!("{:#}", save(&out, &value, Format::TorchZip).unwrap_err());
+    assert!(error.contains("nests deeper than 256 levels"), "{error}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn non_contiguous_tensor_written_contiguously() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t.pt");

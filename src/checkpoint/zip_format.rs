@@ -161,7 +161,9 @@ fn stored_slice<'a>(
     let data = &bytes[start as usize..end as usize];
     let actual = crc32fast::hash(data);
     if actual != crc {
-        bail!("record {name} is corrupt: CRC-32 is {actual:#010x}, the archive records {crc:#010x}");
+        bail!(
+            "record {name} is corrupt: CRC-32 is {actual:#010x}, the archive records {crc:#010x}"
+        );
     }
     Ok(data)
 }

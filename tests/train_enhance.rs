@@ -1,0 +1,156 @@
+//! Training and enhancement end to end on small synthetic data: checkpoints,
+//! resuming, divergence, output length and seeded latents.
+
+use std::path::Path;
+
+use segan::audio::{read_wav, write_wav_f32, write_window_pair, WINDOW};
+use segan::checkpoint;
+use segan::enhance::{enhance_file, EnhanceOptions, Enhancer};
+use segan::nn::DiscriminatorConfig;
+use segan::train::{train, OptimizerKind, TrainConfig};
+use tch::Device;
+
+fn tone(frequency: f32, len: usize, phase: f32) -> Vec<f32> {
+    (0..len)
+        .map(|n| 0.3 * (2.0 * std::f32::consts::PI * frequency * n as f32 / 16000.0 + phase).sin())
+        .collect()
+}
+
+fn write_windows(dir: &Path, count: usize, poison: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    for index in 0..count {
+        let clean = tone(200.0 + 50.0 * index as f32, WINDOW, 0.1 * index as f32);
+        let mut noisy: Vec<f32> = clean
+            .iter()
+            .enumerate()
+            .map(|(n, &s)| s + 0.05 * ((n * 7919 + index) % 101) as f32 / 101.0)
+            .collect();
+        if poison {
+            noisy[100] = f32::NAN;
+        }
+        write_window_pair(dir.join(format!("tone_{index}.wav_0.npy")), &clean, &noisy).unwrap();
+    }
+}
+
+fn config(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        data_dir: data.to_owned(),
+        out_dir: out.to_owned(),
+        epochs,
+        batch_size: 2,
+        reference_size: 2,
+        seed: 5,
+        device: Device::Cpu,
+        optimizer: OptimizerKind::Adam {
+            lr: 1e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+        },
+        l1_weight: 100.0,
+        max_steps_per_epoch: Some(1),
+        resume: false,
+        discriminator: DiscriminatorConfig::default(),
+        progress: false,
+    }
+}
+
+#[test]
+fn training_writes_checkpoints_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    write_windows(&data, 3, false);
+
+    let report = train(&config(&data, &out, 1)).unwrap();
+    assert_eq!(report.steps_run, 1);
+    let first = out.join("checkpoints/state-1.pt");
+    assert_eq!(report.last_checkpoint, first);
+    assert!(out.join("losses.png").exists());
+    assert!(out.join("samples/epoch-1.wav").exists());
+
+    let value = checkpoint::load(&first).unwrap();
+    for key in ["generator", "discriminator", "g_optimizer", "d_optimizer"] {
+        assert!(value.get(key).is_some(), "checkpoint lacks {key}");
+    }
+    assert_eq!(value.get("epoch").and_then(|v| v.as_int()), Some(1));
+    let generator = checkpoint::select_state_dict(&value, Some("generator")).unwrap();
+    assert!(generator.get("enc1.weight").is_some());
+
+    let error = train(&config(&data, &out, 2)).unwrap_err();
+    assert!(format!("{error:#}").contains("--resume"), "{error:#}");
+
+    let mut resumed = config(&data, &out, 2);
+    resumed.resume = true;
+    let report = train(&resumed).unwrap();
+    assert_eq!(report.epochs_run, 1);
+    assert!(out.join("checkpoints/state-2.pt").exists());
+    let log = std::fs::read_to_string(out.join("losses.csv")).unwrap();
+    assert_eq!(log.lines().count(), 3, "header and one row per epoch:\n{log}");
+}
+
+#[test]
+fn training_stops_on_non_finite_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    write_windows(&data, 2, true);
+
+    let error = format!("{:#}", train(&config(&data, &out, 1)).unwrap_err());
+    assert!(error.contains("training diverged at epoch 1, step 1"), "{error}");
+    assert!(error.contains("no epoch completed"), "{error}");
+    assert!(!out.join("checkpoints/state-1.pt").exists());
+}
+
+fn trained_generator(dir: &Path) -> std::path::PathBuf {
+    let (data, out) = (dir.join("data"), dir.join("out"));
+    write_windows(&data, 2, false);
+    train(&config(&data, &out, 1)).unwrap().last_checkpoint
+}
+
+#[test]
+fn enhance_keeps_duration_and_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = trained_generator(dir.path());
+    let enhancer = Enhancer::from_checkpoint(&checkpoint, None, Device::Cpu).unwrap();
+
+    let input = dir.path().join("noisy.wav");
+    let clean = dir.path().join("clean.wav");
+    write_wav_f32(&input, &tone(300.0, 44100, 0.0), 44100).unwrap();
+    write_wav_f32(&clean, &tone(300.0, 44100, 0.0), 44100).unwrap();
+
+    let options = EnhanceOptions {
+        batch: 2,
+        seed: Some(11),
+        ..EnhanceOptions::default()
+    };
+    let first = dir.path().join("a.wav");
+    let report = enhance_file(&enhancer, &input, &first, Some(&clean), &options).unwrap();
+    let audio = read_wav(&first).unwrap();
+    assert_eq!(audio.sample_rate, 16000);
+    assert_eq!(audio.samples.len(), 16000, "one second in, one second out");
+    assert!(report.ssnr.is_some());
+
+    let second = dir.path().join("b.wav");
+    let options_batch_one = EnhanceOptions {
+        batch: 1,
+        ..options.clone()
+    };
+    enhance_file(&enhancer, &input, &second, None, &options_batch_one).unwrap();
+    assert_eq!(read_wav(&second).unwrap().samples, audio.samples, "batching changed the output");
+
+    let dropped = EnhanceOptions {
+        drop_tail: true,
+        ..options
+    };
+    let error = format!("{:#}", enhance_file(&enhancer, &input, &second, None, &dropped).unwrap_err());
+    assert!(error.contains("not more than one window"), "{error}");
+}
+
+#[test]
+fn enhance_rejects_a_checkpoint_without_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.pt");
+    let mut state_dict = checkpoint::StateDict::new();
+    state_dict.insert("weight", tch::Tensor::zeros([2], (tch::Kind::Float, Device::Cpu)));
+    checkpoint::save_state_dict(&path, &state_dict, checkpoint::Format::TorchZip).unwrap();
+    let error = Enhancer::from_checkpoint(&path, None, Device::Cpu).err().expect("expected an error");
+    assert!(format!("{error:#}").contains("not a SEGAN generator"), "{error:#}");
+}
