@@ -29,7 +29,7 @@ use crate::audio::{
 use crate::checkpoint;
 use crate::nn::Generator;
 
-/// How windows are de-emphasized.
+/// De-emphasis filter applied to each enhanced window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeEmphasis {
     /// The exact inverse of the pre-emphasis.

@@ -1,5 +1,5 @@
 //! CUDA checks, compiled only with `--features cuda-tests`. They fail, not
-//! skip, when libtorch sees no GPU, so a GPU run cannot pass vacuously.
+//! skip, when libtorch finds no GPU, so a GPU run cannot pass vacuously.
 //!
 //! `scripts/gpu_check.sh` exports CUDA fixtures with PyTorch on the GPU
 //! into `SEGAN_CUDA_FIXTURES` and runs this suite.

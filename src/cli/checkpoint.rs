@@ -16,7 +16,7 @@ use segan::checkpoint::{
 #[derive(clap::Subcommand, Debug)]
 pub enum CheckpointCommand {
     /// Print every top-level entry of a checkpoint: tensor names, shapes,
-    /// dtypes and parameter counts.
+    /// dtypes and element counts.
     Inspect {
         /// Checkpoint file (torch zip, torch legacy or safetensors).
         file: PathBuf,
@@ -62,7 +62,7 @@ pub fn run(cmd: CheckpointCommand) -> Result<()> {
         } => {
             let written = convert(&input, &output, format, key.as_deref())?;
             println!(
-                "wrote {} tensors ({} parameters) to {}",
+                "wrote {} tensors ({} elements) to {}",
                 written.len(),
                 written.num_elements(),
                 output.display()
@@ -142,7 +142,7 @@ fn describe_entries(out: &mut String, value: &Value) {
 fn describe_state_dict(out: &mut String, title: &str, state_dict: &StateDict) {
     let _ = writeln!(
         out,
-        "{title}: {} tensors, {} parameters",
+        "{title}: {} tensors, {} elements (parameters and buffers)",
         state_dict.len(),
         state_dict.num_elements()
     );
@@ -172,8 +172,19 @@ fn describe_optimizer(out: &mut String, label: &str, item: &Value) {
     };
     let _ = writeln!(
         out,
-        "[{label}] optimizer state: {states} parameter states, {groups} parameter groups"
+        "[{label}] optimizer state: {}, {}",
+        count(states, "parameter state"),
+        count(groups, "parameter group")
     );
+}
+
+/// Formats `n` with `noun`, adding an `s` unless `n` is 1.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn describe_scalar(value: &Value) -> String {

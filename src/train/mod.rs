@@ -8,7 +8,7 @@
 //! 3. G: `g = 0.5 · mean((D(G(noisy, z), noisy) − 1)²) + 100 · mean(|G − clean|)`,
 //!    backward, G optimizer step.
 //!
-//! D always sees the fixed reference batch for virtual batch normalization.
+//! D always gets the fixed reference batch for virtual batch normalization.
 //! Detaching in step 2 changes nothing the reference computes: it zeroes
 //! G's gradients before step 3 anyway.
 
@@ -53,7 +53,7 @@ pub struct TrainConfig {
     pub progress: bool,
 }
 
-/// What a run produced.
+/// Outputs of a training run.
 #[derive(Debug)]
 pub struct TrainReport {
     pub last_checkpoint: PathBuf,
@@ -81,7 +81,7 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     let dataset = WindowDataset::open(&config.data_dir)
         .with_context(|| format!("cannot open the training windows in {}", config.data_dir.display()))?;
     if dataset.is_empty() {
-        bail!("{} holds no training windows; run `segan prepare` first", config.data_dir.display());
+        bail!("{} contains no training windows; run `segan prepare` first", config.data_dir.display());
     }
 
     let checkpoints = config.out_dir.join("checkpoints");

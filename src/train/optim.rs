@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 
 use crate::checkpoint::Value;
 
-/// Which optimizer to train with.
+/// Optimizer choice and hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptimizerKind {
     /// `torch.optim.RMSprop(lr)` with alpha 0.99, eps 1e-8, as the SEGAN
@@ -125,7 +125,7 @@ impl Optimizer {
         Ok(())
     }
 
-    /// The state in `torch.optim.Optimizer.state_dict()` layout:
+    /// Returns the state in `torch.optim.Optimizer.state_dict()` layout:
     /// `{"state": {i: {...}}, "param_groups": [{..., "params": [0, 1, ...]}]}`.
     pub fn state_dict(&self) -> Result<Value> {
         let mut state = Vec::new();
@@ -193,7 +193,7 @@ impl Optimizer {
         };
         if state.len() != self.params.len() {
             bail!(
-                "optimizer state holds {} parameters, the network has {}",
+                "optimizer state contains {} parameters, but the network has {}",
                 state.len(),
                 self.params.len()
             );

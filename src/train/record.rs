@@ -33,7 +33,7 @@ impl StepLosses {
         self.g_adversarial + self.g_l1
     }
 
-    /// Whether every loss is finite.
+    /// Returns whether every loss is finite.
     pub fn is_finite(&self) -> bool {
         [self.d_clean, self.d_noisy, self.g_adversarial, self.g_l1]
             .iter()

@@ -16,7 +16,7 @@ pub fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("state-{epoch}.pt"))
 }
 
-/// The highest epoch with a checkpoint in `dir`, if any.
+/// Returns the highest epoch with a checkpoint in `dir`, if any.
 pub fn latest_epoch(dir: &Path) -> Result<Option<usize>> {
     if !dir.exists() {
         return Ok(None);
@@ -36,7 +36,7 @@ pub fn latest_epoch(dir: &Path) -> Result<Option<usize>> {
     Ok(latest)
 }
 
-/// A network's parameters as a CPU state dict, in state-dict order.
+/// Copies a network's parameters into a CPU state dict, in state-dict order.
 pub fn state_dict_of(params: &[(String, Tensor)]) -> Result<StateDict> {
     let mut state_dict = StateDict::new();
     for (name, tensor) in params {
