@@ -1,7 +1,8 @@
 //! Timing binary behind `scripts/bench.sh`: times one training-style step
 //! (forward and backward) of `VirtualBatchNorm1d`, the discriminator or the
-//! generator on the CPU, and prints one JSON line with every timed iteration
-//! in seconds and the process's resident memory.
+//! generator on the CPU, and prints one JSON line with the wall-clock and
+//! CPU time of every timed iteration in seconds and the process's resident
+//! memory.
 //!
 //! `scripts/bench_reference.py` times the PyTorch code the same way and
 //! prints the same fields, so that `bench_reference.py report` can put both
@@ -29,7 +30,7 @@ const WINDOW: i64 = 16384;
 #[derive(Debug, Parser)]
 #[command(about = "Time forward and backward passes of the SEGAN layers on the CPU")]
 struct Args {
-    /// Intra-op threads for libtorch (`tch::set_num_threads`); 0 keeps
+    /// Intra-op threads for libtorch (`tch::set_num_threads`). 0 keeps
     /// libtorch's default.
     #[arg(long, default_value_t = 0)]
     threads: i32,
@@ -39,8 +40,8 @@ struct Args {
     /// Timed iterations.
     #[arg(long, default_value_t = 10)]
     iters: usize,
-    /// Seed of the global libtorch generator, drawn before the parameters
-    /// and inputs are made.
+    /// Seed of the global libtorch generator, set before the parameters and
+    /// inputs are drawn.
     #[arg(long, default_value_t = 0)]
     seed: i64,
     #[command(subcommand)]
@@ -59,6 +60,10 @@ enum Case {
         shape: Shape,
         #[arg(long, value_enum, default_value_t = FormulaArg::Reference)]
         formula: FormulaArg,
+        /// Sets `VbnConfig::stable`: two-pass variances instead of
+        /// `mean_sq − mean²`.
+        #[arg(long)]
+        stable: bool,
     },
     /// One step of the discriminator in training mode (dropout active):
     /// loss = mean((D(x, ref_x) − 1)²) and its gradients with respect to
@@ -143,7 +148,11 @@ fn main() -> Result<()> {
     tch::manual_seed(args.seed);
 
     let mut bench = match args.case {
-        Case::Vbn { shape, formula } => vbn_bench(shape, formula)?,
+        Case::Vbn {
+            shape,
+            formula,
+            stable,
+        } => vbn_bench(shape, formula, stable)?,
         Case::Discriminator {
             batch,
             ref_batch,
@@ -158,10 +167,13 @@ fn main() -> Result<()> {
         (bench.step)()?;
     }
     let mut times_s = Vec::with_capacity(args.iters);
+    let mut cpu_times_s = Vec::with_capacity(args.iters);
     for _ in 0..args.iters {
+        let cpu_start = process_cpu_time_s()?;
         let start = Instant::now();
         (bench.step)()?;
         times_s.push(start.elapsed().as_secs_f64());
+        cpu_times_s.push(process_cpu_time_s()? - cpu_start);
     }
     let peak_rss_kb = read_status_kb("VmHWM")?;
 
@@ -172,6 +184,7 @@ fn main() -> Result<()> {
         "threads": tch::get_num_threads(),
         "warmup": args.warmup,
         "times_s": times_s,
+        "cpu_times_s": cpu_times_s,
         "rss_setup_kb": rss_setup_kb,
         "peak_rss_kb": peak_rss_kb,
     });
@@ -179,7 +192,7 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn vbn_bench(shape: Shape, formula: FormulaArg) -> Result<Bench> {
+fn vbn_bench(shape: Shape, formula: FormulaArg, stable: bool) -> Result<Bench> {
     let options = (Kind::Float, Device::Cpu);
     let vs = VarStore::new(Device::Cpu);
     let vbn = virtual_batch_norm1d(
@@ -188,6 +201,10 @@ fn vbn_bench(shape: Shape, formula: FormulaArg) -> Result<Bench> {
         VbnConfig {
             eps: 1e-5,
             formula: formula.into(),
+            stable,
+            // The PyTorch SEGAN code's statistics and mixing, which the
+            // Python side runs.
+            ..VbnConfig::default()
         },
     )?;
     let ref_x = Tensor::f_randn(shape, options)?.set_requires_grad(true);
@@ -208,9 +225,14 @@ fn vbn_bench(shape: Shape, formula: FormulaArg) -> Result<Bench> {
         ensure!(gradients.len() == inputs.len(), "missing VBN gradients");
         Ok(())
     };
+    let implementation = match (formula, stable) {
+        (FormulaArg::Reference, true) => "rust-reference-stable",
+        (FormulaArg::Fused, true) => "rust-fused-stable",
+        (_, false) => formula.implementation_name(),
+    };
     Ok(Bench {
         case: "vbn".into(),
-        implementation: formula.implementation_name(),
+        implementation,
         details: json!({ "shape": shape }),
         step: Box::new(step),
     })
@@ -271,6 +293,23 @@ fn generator_bench(batch: i64) -> Result<Bench> {
         details: json!({ "batch": batch }),
         step: Box::new(step),
     })
+}
+
+/// Returns the CPU time of all threads of this process, in seconds, like
+/// Python's `time.process_time()`.
+fn process_cpu_time_s() -> Result<f64> {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid, writable `timespec` for the whole call.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut time) };
+    ensure!(
+        status == 0,
+        "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(time.tv_sec as f64 + time.tv_nsec as f64 * 1e-9)
 }
 
 /// Reads a `kB` field such as `VmRSS` or `VmHWM` from `/proc/self/status`.

@@ -6,9 +6,9 @@
 #   BENCH_SECTIONS="vbn" scripts/bench.sh  # only the VBN benchmark
 #
 # Sections: vbn (VirtualBatchNorm1d forward+backward), net (discriminator and
-# generator steps, with peak memory), enhance (a 30-second recording with
-# `segan enhance` against the PyTorch window-by-window loop; it runs only
-# once `segan enhance --help` works).
+# generator steps, with peak memory) and enhance (a 30-second recording with
+# `segan enhance` against the PyTorch window-by-window loop). The enhance
+# section is skipped, with a message, while `segan enhance --help` fails.
 #
 # Every measurement runs in its own process, so that each peak resident set
 # size belongs to one case. Rounds interleave the implementations, so that
@@ -16,7 +16,7 @@
 #   BENCH_THREADS        intra-op threads on both sides (default: nproc)
 #   BENCH_SECTIONS       sections to run (default: "vbn net enhance")
 #   BENCH_VBN_ROUNDS     rounds of the VBN benchmark (default: 3)
-#   BENCH_NET_ROUNDS     rounds of the network benchmark (default: 2)
+#   BENCH_NET_ROUNDS     rounds of the network benchmark (default: 3)
 #   BENCH_ENHANCE_ROUNDS rounds of the enhancement benchmark (default: 2)
 #   BENCH_ENHANCE_SECONDS length of the test recording (default: 30)
 #
@@ -30,7 +30,7 @@ cd "$root"
 threads=${BENCH_THREADS:-$(nproc)}
 sections=${BENCH_SECTIONS:-"vbn net enhance"}
 vbn_rounds=${BENCH_VBN_ROUNDS:-3}
-net_rounds=${BENCH_NET_ROUNDS:-2}
+net_rounds=${BENCH_NET_ROUNDS:-3}
 enhance_rounds=${BENCH_ENHANCE_ROUNDS:-2}
 enhance_seconds=${BENCH_ENHANCE_SECONDS:-30}
 
@@ -77,10 +77,10 @@ section_enabled() {
 
 # ---------------------------------------------------------------------------
 # VirtualBatchNorm1d: reference pass on a reference batch, mixed pass on the
-# input, backward. Each entry is "shape warmup iterations threads". The small
-# shape runs in well under a millisecond, so on a loaded machine its
+# input, backward. Each entry is "shape warmup iterations threads". One step
+# of the small shape takes a few milliseconds, so on a loaded machine its
 # multi-threaded time mostly measures how long the OS takes to reschedule an
-# OpenMP worker; the single-threaded run shows the per-operation overhead.
+# OpenMP worker. The single-threaded run shows the per-operation overhead.
 vbn_cases=("50,32,8192 2 5 $threads" "8,2048,8 20 200 $threads")
 if ((threads != 1)); then
     vbn_cases+=("8,2048,8 20 200 1")
@@ -94,6 +94,8 @@ if section_enabled vbn; then
             for formula in reference fused; do
                 measure "$rust_bench" "${timing[@]}" vbn --shape "$shape" --formula "$formula"
             done
+            # The Fused formula with two-pass variances (`VbnConfig::stable`).
+            measure "$rust_bench" "${timing[@]}" vbn --shape "$shape" --formula fused --stable
             for impl in reference batch_norm; do
                 measure "$python" "$reference_bench" vbn "${timing[@]}" --shape "$shape" --impl "$impl"
             done
@@ -118,56 +120,67 @@ fi
 
 # ---------------------------------------------------------------------------
 # Enhancement of a whole recording, end to end: process start, loading the
-# checkpoint and the WAV, every window, writing the output. Wall time and
-# peak RSS come from /usr/bin/time. The PyTorch loop drops the tail that
-# does not fill a window, as the PyTorch SEGAN code does, so it may run one
-# window fewer than `segan enhance`.
+# checkpoint and the WAV, every window, writing the output. Wall time, CPU
+# time and peak RSS come from /usr/bin/time. `segan enhance` runs with the
+# reference's behaviour (tail dropped, the reference de-emphasis, the same
+# seed), so both sides enhance the same windows and their outputs can be
+# compared. It runs once with its default batch of windows per generator
+# call and once window by window, like the PyTorch loop.
 enhance_wav=$out_dir/noisy_${enhance_seconds}s.wav
 enhance_checkpoint=$out_dir/generator_seed0.pt
-# TODO: these flags are an assumption about the `segan enhance` interface;
-# the section is skipped, naming the flag, while the help text lacks one.
-enhance_args=(--generator "$enhance_checkpoint" --input "$enhance_wav"
-    --output "$out_dir/enhanced_rust.wav" --seed 0 --device cpu)
+enhance_check=$out_dir/enhance_check.md
+rust_enhance_args=(--checkpoint "$enhance_checkpoint" --seed 0 --device cpu
+    --drop-tail --reference-de-emphasis)
 
 # Appends a record for one enhancement process from /usr/bin/time's output.
 record_enhance() {
-    local impl=$1 time_file=$2 seconds kilobytes
-    read -r seconds kilobytes <"$time_file"
-    printf '{"case": "enhance", "impl": "%s", "details": {"seconds": %s}, "threads": %s, "warmup": 0, "times_s": [%s], "rss_setup_kb": null, "peak_rss_kb": %s}\n' \
-        "$impl" "$enhance_seconds" "$threads" "$seconds" "$kilobytes" | tee -a "$results" >&2
+    local impl=$1 time_file=$2 seconds kilobytes user system
+    read -r seconds kilobytes user system <"$time_file"
+    printf '{"case": "enhance", "impl": "%s", "details": {"seconds": %s}, "threads": %s, "warmup": 0, "times_s": [%s], "cpu_times_s": [%s], "rss_setup_kb": null, "peak_rss_kb": %s}\n' \
+        "$impl" "$enhance_seconds" "$threads" "$seconds" "$(awk -v user_s="$user" -v system_s="$system" 'BEGIN { print user_s + system_s }')" "$kilobytes" >>"$results"
+    echo "  $impl: $seconds s, peak RSS $kilobytes kB" >&2
 }
 
+# Prints why the enhancement benchmark cannot run, or nothing when it can.
 enhance_skip_reason() {
     local help flag
     if ! help=$("$segan" enhance --help 2>&1); then
-        echo "\`segan enhance --help\` failed, so the subcommand is not available yet"
+        echo "\`segan enhance --help\` failed, so the subcommand is not available"
         return
     fi
-    for flag in "${enhance_args[@]}"; do
+    for flag in "${rust_enhance_args[@]}" --batch --out; do
         if [[ $flag == --* && $help != *"$flag"* ]]; then
-            echo "\`segan enhance --help\` does not list $flag; update enhance_args in scripts/bench.sh"
+            echo "\`segan enhance --help\` does not list $flag; update rust_enhance_args in scripts/bench.sh"
             return
         fi
     done
 }
 
+: >"$enhance_check"
 if section_enabled enhance; then
     skip_reason=$(enhance_skip_reason)
     if [[ -n $skip_reason ]]; then
         echo "bench: enhancement benchmark skipped: $skip_reason" >&2
+        echo "Enhancement benchmark skipped: $skip_reason." >"$enhance_check"
     else
         "$python" "$reference_bench" make-inputs --wav "$enhance_wav" \
             --generator "$enhance_checkpoint" --seconds "$enhance_seconds" --seed 0
         time_file=$out_dir/enhance_time.txt
         for round in $(seq "$enhance_rounds"); do
             echo "bench: enhancement round $round of $enhance_rounds" >&2
-            /usr/bin/time -f '%e %M' -o "$time_file" "$segan" enhance "${enhance_args[@]}" >&2
-            record_enhance rust "$time_file"
-            /usr/bin/time -f '%e %M' -o "$time_file" "$python" "$reference_bench" enhance \
+            for batch in 16 1; do
+                /usr/bin/time -f '%e %M %U %S' -o "$time_file" "$segan" enhance "${rust_enhance_args[@]}" \
+                    --batch "$batch" --out "$out_dir/enhanced_rust_batch$batch.wav" "$enhance_wav" >&2
+                record_enhance "rust-batch$batch" "$time_file"
+            done
+            /usr/bin/time -f '%e %M %U %S' -o "$time_file" "$python" "$reference_bench" enhance \
                 --generator "$enhance_checkpoint" --input "$enhance_wav" \
                 --output "$out_dir/enhanced_torch.wav" --seed 0 --threads "$threads" >&2
             record_enhance torch-reference "$time_file"
         done
+        "$python" "$reference_bench" compare-wav "$out_dir/enhanced_torch.wav" \
+            "$out_dir/enhanced_rust_batch1.wav" "$out_dir/enhanced_rust_batch16.wav" >"$enhance_check"
+        cat "$enhance_check" >&2
     fi
 fi
 
@@ -175,4 +188,4 @@ fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 "$python" "$reference_bench" report --results "$results" --command "$command_line" \
     --threads "$threads" --load-before "$load_before" --load-after "$load_after" \
-    --output "$out_dir/report.md"
+    --extra "$enhance_check" --output "$out_dir/report.md"

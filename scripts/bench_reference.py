@@ -11,8 +11,8 @@ Subcommands:
   report         turn the JSON lines of a run into a Markdown report
 
 The timing subcommands print one JSON line with the same fields as
-`examples/bench_segan.rs` (every timed iteration in seconds, resident memory
-after setup and at peak, from /proc/self/status), so run one case per
+`examples/bench_segan.rs` (wall-clock and CPU time of every timed iteration
+in seconds, resident memory after setup and at peak, from /proc/self/status), so run one case per
 process: the peak covers the whole life of the process.
 """
 
@@ -24,9 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
-import wave
 
 import numpy as np
+import scipy.io.wavfile
 import torch
 import torch.nn.functional as F
 
@@ -50,16 +50,19 @@ def time_step(step, warmup, iters):
     for _ in range(warmup):
         step()
     times = []
+    cpu_times = []
     for _ in range(iters):
+        cpu_start = time.process_time()
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return times
+        cpu_times.append(time.process_time() - cpu_start)
+    return times, cpu_times
 
 
 def emit(case, impl, details, args, step):
     rss_setup_kb = read_status_kb("VmRSS")
-    times = time_step(step, args.warmup, args.iters)
+    times, cpu_times = time_step(step, args.warmup, args.iters)
     record = {
         "case": case,
         "impl": impl,
@@ -67,6 +70,7 @@ def emit(case, impl, details, args, step):
         "threads": torch.get_num_threads(),
         "warmup": args.warmup,
         "times_s": times,
+        "cpu_times_s": cpu_times,
         "rss_setup_kb": rss_setup_kb,
         "peak_rss_kb": read_status_kb("VmHWM"),
     }
@@ -153,22 +157,22 @@ def bench_generator(args):
 
 
 def read_wav(path):
-    """Read a 16-bit PCM WAV into floats in [-1, 1), first channel only."""
-    with wave.open(path, "rb") as wav:
-        if wav.getsampwidth() != 2:
-            raise ValueError(f"{path}: expected 16-bit PCM, got {8 * wav.getsampwidth()}-bit samples")
-        channels = wav.getnchannels()
-        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    return data.reshape(-1, channels)[:, 0].astype(np.float32) / 32768.0
+    """Read a mono WAV (16-bit PCM or 32-bit float) into float32 samples."""
+    sample_rate, data = scipy.io.wavfile.read(path)
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: sample rate {sample_rate} Hz, expected {SAMPLE_RATE} Hz")
+    if data.ndim != 1:
+        raise ValueError(f"{path}: {data.shape[1]} channels, expected mono")
+    if data.dtype == np.int16:
+        return data.astype(np.float32) / 32768.0
+    if data.dtype == np.float32:
+        return data
+    raise ValueError(f"{path}: sample type {data.dtype}, expected 16-bit PCM or 32-bit float")
 
 
-def write_wav(path, samples, sample_rate=SAMPLE_RATE):
-    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
-    with wave.open(path, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(pcm.tobytes())
+def write_wav_pcm16(path, samples):
+    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+    scipy.io.wavfile.write(path, SAMPLE_RATE, pcm)
 
 
 def make_inputs(args):
@@ -179,7 +183,7 @@ def make_inputs(args):
     voiced = sum(np.sin(2 * np.pi * 140.0 * k * t) / k for k in range(1, 6))
     envelope = 0.5 * (1.0 + np.sin(2 * np.pi * 3.0 * t))
     noisy = 0.2 * envelope * voiced + 0.05 * rng.standard_normal(t.shape)
-    write_wav(args.wav, noisy / max(1.0, np.abs(noisy).max()))
+    write_wav_pcm16(args.wav, noisy / max(1.0, np.abs(noisy).max()))
 
     torch.manual_seed(args.seed)
     torch.save(reference.Generator().state_dict(), args.generator)
@@ -216,8 +220,24 @@ def enhance(args):
             enhanced.append(generated.reshape(-1))
     if not enhanced:
         raise ValueError(f"{args.input}: shorter than {WINDOW + 1} samples, no window to enhance")
-    write_wav(args.output, np.concatenate(enhanced))
+    # 32-bit float, the format `segan enhance` writes.
+    scipy.io.wavfile.write(args.output, SAMPLE_RATE, np.concatenate(enhanced).astype(np.float32))
     print(json.dumps({"windows": len(enhanced), "samples_in": len(noisy)}), flush=True)
+
+
+def compare_wav(args):
+    """Print a Markdown note comparing enhanced recordings with a reference one."""
+    expected = read_wav(args.reference)
+    print(f"Enhanced outputs against `{os.path.basename(args.reference)}` ({len(expected)} samples):")
+    print()
+    for path in args.others:
+        actual = read_wav(path)
+        name = os.path.basename(path)
+        if len(actual) != len(expected):
+            print(f"- `{name}`: {len(actual)} samples, lengths differ")
+            continue
+        difference = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+        print(f"- `{name}`: max |difference| {difference.max():.3g}, mean {difference.mean():.3g}")
 
 
 # ----------------------------------------------------------------------------
@@ -280,8 +300,11 @@ def summarize(records, default_threads):
     groups = {}
     for record in records:
         key = (case_label(record, default_threads), record["impl"])
-        group = groups.setdefault(key, {"times": [], "round_medians": [], "peaks": [], "setups": []})
+        group = groups.setdefault(
+            key, {"times": [], "cpu_times": [], "round_medians": [], "peaks": [], "setups": []}
+        )
         group["times"].extend(record["times_s"])
+        group["cpu_times"].extend(record.get("cpu_times_s", []))
         group["round_medians"].append(statistics.median(record["times_s"]))
         group["peaks"].append(record["peak_rss_kb"])
         if record.get("rss_setup_kb") is not None:
@@ -330,32 +353,50 @@ def report(args):
         lines.append(f"| Load average (1, 5, 15 min) before / after | {args.load_before} / {args.load_after} |")
     lines.append("")
     lines.append(
-        "Median: over every timed iteration of every round (n = iterations × rounds). "
-        "Speedup: median time of the PyTorch reference ÷ median time of the row, so above 1 "
-        "means faster than PyTorch eager; in brackets the lowest and highest ratio of one round "
-        "(the two processes of a round ran back to back, so they saw similar load). "
-        "Memory: median over rounds of the process's resident set after setup and at its peak "
-        "(`VmHWM`), each measurement in its own process."
+        "Median and min: wall-clock time, over every timed iteration of every round "
+        "(n = iterations × rounds). CPU: median CPU time of all threads of the process per "
+        "iteration, which counts less of the time spent waiting for a core on a busy machine. "
+        "Speedup: time of the PyTorch reference ÷ time of the row, so above 1 means faster than "
+        "PyTorch eager, from the medians and, in brackets, the lowest and highest ratio of the "
+        "two processes of one round, which ran back to back and so saw similar load. "
+        "Speedup (min) compares the fastest iterations, which other processes slowed the least, "
+        "and Speedup (CPU) the CPU times. Memory: median over rounds of the process's resident "
+        "set after setup and at its peak (`VmHWM`), each measurement in its own process."
     )
     lines.append("")
-    lines.append("| Case | Implementation | Median | n | Speedup vs PyTorch reference | RSS after setup | Peak RSS |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append(
+        "| Case | Implementation | Median | Min | CPU | n | Speedup | Speedup (min) | Speedup (CPU) "
+        "| RSS after setup | Peak RSS |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for label in labels:
         baseline = groups.get((label, BASELINE))
         for (case, impl), group in groups.items():
             if case != label:
                 continue
             median = statistics.median(group["times"])
-            if baseline is None:
-                speedup = "–"
-            else:
+            fastest = min(group["times"])
+            cpu = statistics.median(group["cpu_times"]) if group["cpu_times"] else None
+            speedup = speedup_min = speedup_cpu = "–"
+            if baseline is not None:
                 ratio = statistics.median(baseline["times"]) / median
                 per_round = round_speedups(baseline, group)
                 speedup = f"{ratio:.2f}× ({min(per_round):.2f}–{max(per_round):.2f})"
+                speedup_min = f"{min(baseline['times']) / fastest:.2f}×"
+                if cpu and baseline["cpu_times"]:
+                    speedup_cpu = f"{statistics.median(baseline['cpu_times']) / cpu:.2f}×"
+            cpu_text = fmt_time(cpu) if cpu is not None else "–"
             lines.append(
-                f"| {label} | {impl} | {fmt_time(median)} | {len(group['times'])} | {speedup} "
+                f"| {label} | {impl} | {fmt_time(median)} | {fmt_time(fastest)} | {cpu_text} "
+                f"| {len(group['times'])} | {speedup} | {speedup_min} | {speedup_cpu} "
                 f"| {fmt_mib(group['setups'])} | {fmt_mib(group['peaks'])} |"
             )
+    if args.extra and os.path.exists(args.extra):
+        with open(args.extra) as extra:
+            note = extra.read().strip()
+        if note:
+            lines.append("")
+            lines.append(note)
     text = "\n".join(lines) + "\n"
     if args.output:
         with open(args.output, "w") as out:
@@ -394,7 +435,7 @@ def main():
     p.add_argument("--output", required=True, help="enhanced WAV to write")
     p.add_argument("--generator", help="state dict saved with torch.save; random weights when omitted")
     p.add_argument("--seed", type=int, default=0, help="torch.manual_seed before the first z")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
     p.set_defaults(func=enhance)
 
     p = sub.add_parser("make-inputs", help="write a test recording and a generator checkpoint")
@@ -404,12 +445,18 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=make_inputs)
 
+    p = sub.add_parser("compare-wav", help="compare enhanced recordings with a reference one")
+    p.add_argument("reference", help="WAV the others are compared with")
+    p.add_argument("others", nargs="+", help="WAVs of the same length")
+    p.set_defaults(func=compare_wav)
+
     p = sub.add_parser("report", help="Markdown report of a results file")
     p.add_argument("--results", required=True, help="JSON lines written by scripts/bench.sh")
     p.add_argument("--command", required=True, help="command line of the run, quoted in the report")
     p.add_argument("--threads", type=int, required=True, help="thread count used on both sides")
     p.add_argument("--load-before", default="")
     p.add_argument("--load-after", default="")
+    p.add_argument("--extra", help="Markdown file appended to the report, when it exists and is not empty")
     p.add_argument("--output", help="also write the report to this file")
     p.set_defaults(func=report)
 

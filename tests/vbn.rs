@@ -141,18 +141,20 @@ fn vbn_rejects_dtype_unlike_parameters() {
 fn vbn_rejects_statistics_of_wrong_shape() {
     let (_vs, vbn) = layer(3);
     let x = Tensor::zeros([2, 3, 5], (Kind::Float, Device::Cpu));
-    let stats = VbnStats {
-        mean: Tensor::zeros([1, 4, 1], (Kind::Float, Device::Cpu)),
-        mean_sq: Tensor::ones([1, 3, 1], (Kind::Float, Device::Cpu)),
-    };
+    let stats = VbnStats::new(
+        Tensor::zeros([1, 4, 1], (Kind::Float, Device::Cpu)),
+        Tensor::ones([1, 3, 1], (Kind::Float, Device::Cpu)),
+        2,
+    );
     let message = error_of(vbn.forward(&x, Some(&stats)));
     assert!(message.contains("reference mean: expected shape [1, 3, 1]"), "{message}");
     assert!(message.contains("got [1, 4, 1]"), "{message}");
 
-    let stats = VbnStats {
-        mean: Tensor::zeros([1, 3, 1], (Kind::Float, Device::Cpu)),
-        mean_sq: Tensor::ones([3], (Kind::Float, Device::Cpu)),
-    };
+    let stats = VbnStats::new(
+        Tensor::zeros([1, 3, 1], (Kind::Float, Device::Cpu)),
+        Tensor::ones([3], (Kind::Float, Device::Cpu)),
+        2,
+    );
     let message = error_of(vbn.forward(&x, Some(&stats)));
     assert!(message.contains("reference mean_sq: expected shape [1, 3, 1]"), "{message}");
 }
@@ -180,10 +182,11 @@ fn vbn_mixed_mode_uses_current_batch_coefficient() {
         (vs, layer)
     };
     drop(vbn);
-    let reference = VbnStats {
-        mean: Tensor::from_slice(&[1.0f64, -2.0]).reshape([1, 2, 1]),
-        mean_sq: Tensor::from_slice(&[5.0f64, 9.0]).reshape([1, 2, 1]),
-    };
+    let reference = VbnStats::new(
+        Tensor::from_slice(&[1.0f64, -2.0]).reshape([1, 2, 1]),
+        Tensor::from_slice(&[5.0f64, 9.0]).reshape([1, 2, 1]),
+        7,
+    );
     let output = vbn64.forward(&x, Some(&reference)).unwrap();
 
     let own_mean = x.mean_dim([0, 2].as_slice(), true, None);

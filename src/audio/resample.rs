@@ -20,6 +20,12 @@ pub fn resampled_len(input_len: usize, from: u32, to: u32) -> usize {
     (numerator / u128::from(from)) as usize
 }
 
+/// Lowest sample rate accepted. Below it a header is almost surely wrong,
+/// and resampling a few samples "at 1 Hz" to 16 kHz would make hours of audio.
+pub const MIN_RATE: u32 = 1000;
+/// Highest sample rate accepted (the highest rate audio interfaces offer).
+pub const MAX_RATE: u32 = 768_000;
+
 /// Converts a mono signal from `from` Hz to `to` Hz.
 ///
 /// The conversion uses rubato's synchronous FFT resampler (a windowed-sinc
@@ -38,6 +44,13 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
         return Err(AudioError::InvalidArgument(format!(
             "sample rates must be positive, got {from} Hz to {to} Hz"
         )));
+    }
+    for rate in [from, to] {
+        if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+            return Err(AudioError::InvalidArgument(format!(
+                "unsupported sample rate {rate} Hz: expected {MIN_RATE} to {MAX_RATE} Hz"
+            )));
+        }
     }
     if from == to {
         return Ok(samples.to_vec());

@@ -90,6 +90,10 @@ pub(crate) fn tensor_from_bytes(bytes: &[u8], kind: Kind) -> Result<Tensor> {
         .with_context(|| format!("creating a {kind:?} tensor of {numel} elements"))
 }
 
+/// Largest ratio of a view's element count to its storage's: broadcast
+/// views saved from `expand` stay well under it.
+const MAX_VIEW_EXPANSION: i64 = 1024;
+
 /// Checks that a view with `size`, `stride` and `offset` stays inside a
 /// storage of `storage_numel` elements, without overflow.
 pub(crate) fn check_view(
@@ -116,11 +120,22 @@ pub(crate) fn check_view(
     if let Some(s) = stride.iter().find(|&&s| s < 0) {
         bail!("invalid tensor stride {stride:?}: stride {s} is negative");
     }
-    size.iter()
+    let numel = size
+        .iter()
         .try_fold(1i64, |acc, &s| acc.checked_mul(s))
         .with_context(|| format!("tensor size {size:?} overflows 64 bits"))?;
     if size.contains(&0) {
         return Ok(());
+    }
+    // A view with zero or overlapping strides can claim far more elements
+    // than its storage holds, and copying it out (to convert or save it)
+    // would allocate all of them.
+    if numel > storage_numel.max(1).saturating_mul(MAX_VIEW_EXPANSION) {
+        bail!(
+            "tensor view of size {size:?} (stride {stride:?}) has {numel} elements, more than \
+             {MAX_VIEW_EXPANSION} times its storage of {storage_numel}; such an overlapping \
+             view is not a plausible checkpoint tensor"
+        );
     }
     let last = size
         .iter()
@@ -190,4 +205,20 @@ pub(crate) fn tensor_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
         .f_copy_data_u8(&mut buffer, numel)
         .with_context(|| format!("copying a {kind:?} tensor of {numel} elements"))?;
     Ok(buffer)
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::check_view;
+
+    #[test]
+    fn zero_stride_view_of_huge_size_is_rejected() {
+        let error = check_view(7, 0, &[1 << 40], &[0]).unwrap_err();
+        assert!(format!("{error}").contains("more than 1024 times its storage of 7"), "{error}");
+    }
+
+    #[test]
+    fn modest_broadcast_view_is_accepted() {
+        check_view(8, 0, &[16, 8], &[0, 1]).unwrap();
+    }
 }

@@ -44,8 +44,22 @@ pub fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", without_backtrace(&format!("{error:#}")));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Drops the C++ stack trace that libtorch appends to its error messages
+/// (the lines from "Exception raised from" on), which says nothing to a user.
+pub(crate) fn without_backtrace(message: &str) -> String {
+    let mut kept = Vec::new();
+    for line in message.lines() {
+        if let Some(index) = line.find("Exception raised from") {
+            kept.push(line[..index].trim_end());
+            break;
+        }
+        kept.push(line);
+    }
+    kept.join("\n")
 }

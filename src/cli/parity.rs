@@ -65,7 +65,8 @@ pub fn run(args: ParityArgs) -> Result<()> {
             }
             Err(error) => {
                 unreadable += 1;
-                println!("{:<40} ERROR: {error:#}", display_name(path));
+                let message = super::without_backtrace(&format!("{error:#}"));
+                println!("{:<40} ERROR: {message}", display_name(path));
             }
         }
     }

@@ -54,6 +54,9 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("invalid --lr {}: expected a positive finite learning rate", args.lr);
+    }
     let optimizer = match args.optimizer.as_str() {
         "rmsprop" => OptimizerKind::RmsProp { lr: args.lr },
         "adam" => OptimizerKind::Adam {

@@ -9,4 +9,6 @@ pub mod vbn;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorOutput};
 pub use generator::Generator;
-pub use vbn::{virtual_batch_norm1d, Formula, VbnConfig, VbnOutput, VbnStats, VirtualBatchNorm1d};
+pub use vbn::{
+    virtual_batch_norm1d, Formula, VbnConfig, VbnOutput, VbnStats, VbnVariant, VirtualBatchNorm1d,
+};

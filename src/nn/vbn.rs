@@ -12,6 +12,12 @@
 //! out = (x − mean) / sqrt(eps + mean_sq − mean²) · gamma + beta
 //! ```
 //!
+//! Beyond the Python class, [`VbnVariant`] selects the other published
+//! definitions (the TensorFlow SEGAN's and Salimans et al.'s),
+//! [`VbnConfig::stable`] computes the variance without the cancellation of
+//! `mean_sq − mean²`, and float16 or bfloat16 inputs are normalized with
+//! float32 statistics. The defaults are the Python's behaviour.
+//!
 //! Differences from the Python class, all deliberate:
 //! - errors are returned for every malformed input instead of `assert` or a
 //!   bare `Exception`, and the statistics' dtype and device are checked;
@@ -21,7 +27,7 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use anyhow::{bail, ensure, Result};
-use tch::{nn::Path, Tensor};
+use tch::{nn::Path, Kind, Tensor};
 
 use super::check::{expect_like, expect_rank};
 
@@ -41,6 +47,25 @@ pub enum Formula {
     Fused,
 }
 
+/// Definition of virtual batch normalization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VbnVariant {
+    /// The PyTorch SEGAN code's: batch statistics over batch and time,
+    /// coefficient `1 / (B + 1)` with `B` the size of the batch being
+    /// normalized, reference statistics detached.
+    #[default]
+    Reference,
+    /// The TensorFlow SEGAN's (santi-pdp/segan): batch statistics,
+    /// coefficient `1 / (N_ref + 1)` with `N_ref` the size of the reference
+    /// batch, reference statistics not detached.
+    TensorFlow,
+    /// Salimans et al. 2016: every example is normalized with the reference
+    /// statistics mixed with its own statistics alone (over time, per
+    /// channel), coefficient `1 / (N_ref + 1)`; the reference batch itself
+    /// is normalized with its batch statistics, not detached.
+    Salimans,
+}
+
 /// Configuration of [`VirtualBatchNorm1d`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VbnConfig {
@@ -48,6 +73,13 @@ pub struct VbnConfig {
     pub eps: f64,
     /// Evaluation strategy of the forward pass.
     pub formula: Formula,
+    /// Definition of the statistics and their mixing.
+    pub variant: VbnVariant,
+    /// Computes the variance in two passes, `mean((x − mean)²)`, and mixes
+    /// variances with the law of total variance, instead of `mean_sq −
+    /// mean²`, which cancels catastrophically in float32 when |mean| ≫ std
+    /// (with mean 1e4 and std 1 it returns 0 or a negative value).
+    pub stable: bool,
 }
 
 impl Default for VbnConfig {
@@ -55,25 +87,61 @@ impl Default for VbnConfig {
         Self {
             eps: 1e-5,
             formula: Formula::default(),
+            variant: VbnVariant::default(),
+            stable: false,
         }
     }
 }
 
-/// Per-channel statistics of a batch, each of shape `[1, C, 1]`.
+/// Per-channel statistics of a batch, `[1, C, 1]` each (`[B, C, 1]` for the
+/// mixed statistics of [`VbnVariant::Salimans`]).
 #[derive(Debug)]
 pub struct VbnStats {
     /// Mean over the batch and time axes.
     pub mean: Tensor,
     /// Mean of the squares over the batch and time axes.
     pub mean_sq: Tensor,
+    /// Two-pass variance, present when computed with [`VbnConfig::stable`].
+    pub variance: Option<Tensor>,
+    /// Number of examples summarized (the reference batch size `N_ref`).
+    pub count: i64,
 }
 
 impl VbnStats {
+    /// Statistics of `count` examples from their mean and mean of squares.
+    pub fn new(mean: Tensor, mean_sq: Tensor, count: i64) -> Self {
+        Self {
+            mean,
+            mean_sq,
+            variance: None,
+            count,
+        }
+    }
+
     /// Returns a copy sharing the same storage.
     pub fn shallow_clone(&self) -> Self {
         Self {
             mean: self.mean.shallow_clone(),
             mean_sq: self.mean_sq.shallow_clone(),
+            variance: self.variance.as_ref().map(Tensor::shallow_clone),
+            count: self.count,
+        }
+    }
+
+    /// Returns the statistics detached from the autograd graph.
+    pub fn detach(&self) -> Self {
+        Self {
+            mean: self.mean.detach(),
+            mean_sq: self.mean_sq.detach(),
+            variance: self.variance.as_ref().map(Tensor::detach),
+            count: self.count,
+        }
+    }
+
+    fn variance_or_formula(&self) -> Result<Tensor> {
+        match &self.variance {
+            Some(variance) => Ok(variance.shallow_clone()),
+            None => Ok(self.mean_sq.f_sub(&self.mean.f_pow_tensor_scalar(2)?)?),
         }
     }
 }
@@ -161,7 +229,7 @@ impl VirtualBatchNorm1d {
     /// gradients, shape `[1, C, 1]` each.
     pub fn batch_stats(&self, x: &Tensor) -> Result<VbnStats> {
         self.check_input(x)?;
-        self.stats_of(x)
+        self.stats_of(&compute_dtype(x)?, Axes::BatchAndTime)
     }
 
     /// Normalizes `x`; the Python's `forward(x, ref_mean, ref_mean_sq)`.
@@ -171,74 +239,93 @@ impl VirtualBatchNorm1d {
     /// with coefficient `1 / (B + 1)` for the statistics of `x`, `B` being
     /// the size of this batch, and gradients flow through the statistics of
     /// `x` (not through the reference statistics, which the reference pass
-    /// returns detached).
+    /// returns detached). [`VbnVariant`] describes the other definitions.
+    ///
+    /// float16 and bfloat16 inputs are normalized in float32 and the output
+    /// is cast back to the input's dtype; the statistics stay float32.
     pub fn forward(&self, x: &Tensor, reference: Option<&VbnStats>) -> Result<VbnOutput> {
         self.check_input(x)?;
         if let Some(stats) = reference {
             self.check_stats(stats)?;
         }
 
-        let stats = match reference {
-            None => {
-                let own = tch::no_grad(|| self.stats_of(x))?;
-                VbnStats {
-                    mean: own.mean.detach(),
-                    mean_sq: own.mean_sq.detach(),
-                }
+        let input = compute_dtype(x)?;
+        let stats = match (self.config.variant, reference) {
+            (VbnVariant::Reference, None) => {
+                tch::no_grad(|| self.stats_of(&input, Axes::BatchAndTime))?.detach()
             }
-            Some(reference) => {
-                let own = self.stats_of(x)?;
-                let batch_size = x.size()[0];
-                mix_stats(&own, reference, batch_size)?
+            (_, None) => self.stats_of(&input, Axes::BatchAndTime)?,
+            (VbnVariant::Reference, Some(reference)) => {
+                let own = self.stats_of(&input, Axes::BatchAndTime)?;
+                mix_stats(&own, reference, x.size()[0])?
+            }
+            (VbnVariant::TensorFlow, Some(reference)) => {
+                let own = self.stats_of(&input, Axes::BatchAndTime)?;
+                mix_stats(&own, reference, reference.count)?
+            }
+            (VbnVariant::Salimans, Some(reference)) => {
+                let own = self.stats_of(&input, Axes::Time)?;
+                mix_stats(&own, reference, reference.count)?
             }
         };
 
-        let out = self.normalize(x, &stats)?;
+        let out = self.normalize(&input, &stats)?.f_to_kind(x.kind())?;
         Ok(VbnOutput { out, stats })
     }
 
-    fn stats_of(&self, x: &Tensor) -> Result<VbnStats> {
+    fn stats_of(&self, x: &Tensor, axes: Axes) -> Result<VbnStats> {
         // The mean is taken before squaring, as in the Python: autograd
         // accumulates the gradient paths into `x` in the order the forward
         // created them, and matching it keeps gradients bit-identical.
-        let stats = match self.config.formula {
-            Formula::Reference => {
-                let mean = x.f_mean_dim(2, true, None)?.f_mean_dim(0, true, None)?;
-                let squares = x.f_pow_tensor_scalar(2)?;
-                let mean_sq = squares
-                    .f_mean_dim(2, true, None)?
-                    .f_mean_dim(0, true, None)?;
-                VbnStats { mean, mean_sq }
-            }
-            Formula::Fused => {
-                let mean = x.f_mean_dim([0, 2].as_slice(), true, None)?;
-                let squares = x.f_pow_tensor_scalar(2)?;
-                let mean_sq = squares.f_mean_dim([0, 2].as_slice(), true, None)?;
-                VbnStats { mean, mean_sq }
+        let reduce = |t: &Tensor| -> Result<Tensor> {
+            match (axes, self.config.formula) {
+                (Axes::Time, _) => Ok(t.f_mean_dim(2, true, None)?),
+                (Axes::BatchAndTime, Formula::Reference) => {
+                    Ok(t.f_mean_dim(2, true, None)?.f_mean_dim(0, true, None)?)
+                }
+                (Axes::BatchAndTime, Formula::Fused) => {
+                    Ok(t.f_mean_dim([0, 2].as_slice(), true, None)?)
+                }
             }
         };
-        Ok(stats)
+        let mean = reduce(x)?;
+        let mean_sq = reduce(&x.f_pow_tensor_scalar(2)?)?;
+        let variance = match self.config.stable {
+            true => Some(reduce(&x.f_sub(&mean)?.f_pow_tensor_scalar(2)?)?),
+            false => None,
+        };
+        Ok(VbnStats {
+            mean,
+            mean_sq,
+            variance,
+            count: x.size()[0],
+        })
     }
 
     fn normalize(&self, x: &Tensor, stats: &VbnStats) -> Result<Tensor> {
-        let variance = stats
-            .mean_sq
-            .f_add_scalar(self.config.eps)?
-            .f_sub(&stats.mean.f_pow_tensor_scalar(2)?)?;
+        let variance = match (&stats.variance, self.config.stable) {
+            (Some(variance), true) => variance.f_add_scalar(self.config.eps)?,
+            _ => stats
+                .mean_sq
+                .f_add_scalar(self.config.eps)?
+                .f_sub(&stats.mean.f_pow_tensor_scalar(2)?)?,
+        };
         let std = variance.f_sqrt()?;
+        let gamma = self.gamma.f_to_kind(x.kind())?;
+        let beta = self.beta.f_to_kind(x.kind())?;
 
         let out = match self.config.formula {
             Formula::Reference => x
                 .f_sub(&stats.mean)?
                 .f_div(&std)?
-                .f_mul(&self.gamma)?
-                .f_add(&self.beta)?,
+                .f_mul(&gamma)?
+                .f_add(&beta)?,
             Formula::Fused => {
                 // Centering first keeps the subtraction exact-ish: folding the
                 // mean into the shift, `x·scale + (beta − mean·scale)`, cancels
                 // catastrophically when |mean| ≫ std, as after a conv bias.
-                let scale = self.gamma.f_div(&std)?;
-                self.beta.f_addcmul(&x.f_sub(&stats.mean)?, &scale)?
+                let scale = gamma.f_div(&std)?;
+                beta.f_addcmul(&x.f_sub(&stats.mean)?, &scale)?
             }
         };
         Ok(out)
@@ -263,7 +350,16 @@ impl VirtualBatchNorm1d {
 
     fn check_stats(&self, stats: &VbnStats) -> Result<()> {
         let expected = [1, self.num_features, 1];
-        for (name, tensor) in [("mean", &stats.mean), ("mean_sq", &stats.mean_sq)] {
+        let mut tensors = vec![("mean", &stats.mean), ("mean_sq", &stats.mean_sq)];
+        if let Some(variance) = &stats.variance {
+            tensors.push(("variance", variance));
+        }
+        // Statistics of float16 and bfloat16 layers are float32.
+        let like = match self.gamma.kind() {
+            Kind::Half | Kind::BFloat16 => self.gamma.f_to_kind(Kind::Float)?,
+            _ => self.gamma.shallow_clone(),
+        };
+        for (name, tensor) in tensors {
             let size = tensor.size();
             if size != expected {
                 bail!(
@@ -272,26 +368,64 @@ impl VirtualBatchNorm1d {
                     self.num_features
                 );
             }
-            expect_like(&format!("VirtualBatchNorm1d reference {name}"), tensor, &self.gamma)?;
+            expect_like(&format!("VirtualBatchNorm1d reference {name}"), tensor, &like)?;
         }
+        ensure!(
+            stats.count > 0,
+            "VirtualBatchNorm1d reference statistics: count must be positive, got {}",
+            stats.count
+        );
         Ok(())
     }
 }
 
-/// Mixes the statistics of a batch of `batch_size` examples with reference
-/// statistics: `a · own + (1 − a) · reference` with `a = 1 / (batch_size + 1)`.
-fn mix_stats(own: &VbnStats, reference: &VbnStats, batch_size: i64) -> Result<VbnStats> {
-    let new_coeff = 1.0 / (batch_size as f64 + 1.0);
+/// Mixes the statistics of a batch with reference statistics:
+/// `a · own + (1 − a) · reference` with `a = 1 / (size + 1)`, `size` being
+/// the current batch size or the reference's, as the variant defines it.
+/// Variances, when present, mix by the law of total variance:
+/// `a · v_own + (1 − a) · v_ref + a (1 − a) (mean_own − mean_ref)²`.
+fn mix_stats(own: &VbnStats, reference: &VbnStats, size: i64) -> Result<VbnStats> {
+    let new_coeff = 1.0 / (size as f64 + 1.0);
     let old_coeff = 1.0 - new_coeff;
     let mix = |own: &Tensor, reference: &Tensor| -> Result<Tensor> {
         Ok(own
             .f_mul_scalar(new_coeff)?
             .f_add(&reference.f_mul_scalar(old_coeff)?)?)
     };
+    let variance = match &own.variance {
+        Some(own_variance) => {
+            let spread = own
+                .mean
+                .f_sub(&reference.mean)?
+                .f_pow_tensor_scalar(2)?
+                .f_mul_scalar(new_coeff * old_coeff)?;
+            Some(mix(own_variance, &reference.variance_or_formula()?)?.f_add(&spread)?)
+        }
+        None => None,
+    };
     Ok(VbnStats {
         mean: mix(&own.mean, &reference.mean)?,
         mean_sq: mix(&own.mean_sq, &reference.mean_sq)?,
+        variance,
+        count: reference.count,
     })
+}
+
+/// Axes the statistics are reduced over.
+#[derive(Debug, Clone, Copy)]
+enum Axes {
+    BatchAndTime,
+    /// Per example, for [`VbnVariant::Salimans`].
+    Time,
+}
+
+/// `x` in the dtype its statistics are computed in: float32 for float16 and
+/// bfloat16, else its own.
+fn compute_dtype(x: &Tensor) -> Result<Tensor> {
+    match x.kind() {
+        Kind::Half | Kind::BFloat16 => Ok(x.f_to_kind(Kind::Float)?),
+        _ => Ok(x.shallow_clone()),
+    }
 }
 
 impl fmt::Display for VirtualBatchNorm1d {

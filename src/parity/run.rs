@@ -16,6 +16,7 @@ use super::compare::{compare_full, compare_summary, Comparison, Tolerance};
 use super::tolerance::{for_module, SEEDED_INIT};
 use crate::nn::{
     virtual_batch_norm1d, Discriminator, DiscriminatorConfig, Formula, Generator, VbnConfig,
+    VbnVariant,
 };
 
 /// Options of a parity run.
@@ -62,13 +63,10 @@ pub fn run_case(case: &Case, options: RunOptions) -> Result<Vec<Comparison>> {
 
 fn replay_vbn(case: &Case, options: RunOptions) -> Result<Replay> {
     case.expect_inputs(&["x", "ref_x"])?;
-    case.expect_configs(&["eps", "init_seed", "train", "dropout_seed"])?;
+    case.expect_configs(&VBN_CONFIGS)?;
     let kind = case.kind()?;
     let num_features = case.input("x")?.size().get(1).copied().unwrap_or(0);
-    let config = VbnConfig {
-        eps: case.config_float("eps")?.unwrap_or(1e-5),
-        formula: options.formula,
-    };
+    let config = vbn_config(case, options)?;
 
     let (vs, vbn, seeded) = build(case, kind, options.device, |vs| {
         virtual_batch_norm1d(vs.root(), num_features, config)
@@ -105,13 +103,12 @@ fn replay_vbn(case: &Case, options: RunOptions) -> Result<Replay> {
 
 fn replay_discriminator(case: &Case, options: RunOptions) -> Result<Replay> {
     case.expect_inputs(&["x", "ref_x"])?;
-    case.expect_configs(&["eps", "init_seed", "train", "dropout_seed"])?;
+    case.expect_configs(&VBN_CONFIGS)?;
     let kind = case.kind()?;
-    let mut config = DiscriminatorConfig::default();
-    config.vbn.formula = options.formula;
-    if let Some(eps) = case.config_float("eps")? {
-        config.vbn.eps = eps;
-    }
+    let config = DiscriminatorConfig {
+        vbn: vbn_config(case, options)?,
+        ..DiscriminatorConfig::default()
+    };
 
     let (vs, mut disc, seeded) = build(case, kind, options.device, |vs| {
         Discriminator::new(vs.root(), config)
@@ -153,6 +150,35 @@ fn replay_generator(case: &Case, options: RunOptions) -> Result<Replay> {
         outputs: BTreeMap::from([("out".to_owned(), out)]),
         leaves,
         seeded,
+    })
+}
+
+/// Config entries of cases with VBN layers.
+const VBN_CONFIGS: [&str; 6] = ["eps", "init_seed", "train", "dropout_seed", "variant", "stable"];
+
+/// The VBN configuration of a case: `config.eps` (default 1e-5),
+/// `config.variant` (0 reference, 1 TensorFlow SEGAN, 2 Salimans et al.),
+/// `config.stable` (0 or 1).
+fn vbn_config(case: &Case, options: RunOptions) -> Result<VbnConfig> {
+    let variant = match case.config_int("variant")? {
+        None | Some(0) => VbnVariant::Reference,
+        Some(1) => VbnVariant::TensorFlow,
+        Some(2) => VbnVariant::Salimans,
+        Some(other) => bail!(
+            "case {}: config.variant must be 0 (reference), 1 (TensorFlow) or 2 (Salimans), got {other}",
+            case.name
+        ),
+    };
+    let stable = match case.config_int("stable")? {
+        None | Some(0) => false,
+        Some(1) => true,
+        Some(other) => bail!("case {}: config.stable must be 0 or 1, got {other}", case.name),
+    };
+    Ok(VbnConfig {
+        eps: case.config_float("eps")?.unwrap_or(1e-5),
+        formula: options.formula,
+        variant,
+        stable,
     })
 }
 

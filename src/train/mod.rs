@@ -128,6 +128,7 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
             steps_run += 1;
         }
         bar.finish();
+        ensure_finite_params(&nets, epoch, &last_checkpoint)?;
 
         last_checkpoint = state::save(
             &checkpoints,
@@ -300,6 +301,22 @@ fn save_sample(generator: &Generator, sample: &Tensor, z: &Tensor, path: &Path) 
     let samples = de_emphasis(&samples, EMPHASIS);
     write_wav_f32(path, &samples, SAMPLE_RATE)
         .with_context(|| format!("cannot write the sample {}", path.display()))
+}
+
+/// Fails, before the epoch's checkpoint is written, when an update left a
+/// NaN or infinite parameter (the last step's losses can still be finite).
+fn ensure_finite_params(nets: &Nets, epoch: usize, last_checkpoint: &Path) -> Result<()> {
+    for (name, param) in nets.g_params.iter().chain(&nets.d_params) {
+        let finite = param.f_isfinite()?.f_all()?.f_int64_value(&[])? != 0;
+        if !finite {
+            bail!(
+                "training diverged in epoch {epoch}: parameter {name} is NaN or infinite after \
+                 the updates; the last good checkpoint is {}",
+                describe_checkpoint(last_checkpoint)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn describe_checkpoint(path: &Path) -> String {
