@@ -21,7 +21,7 @@ import torch
 from scipy.signal import resample_poly
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import Discriminator, Generator, VirtualBatchNorm1d, emphasis  # noqa: E402
+from reference import VBN_VARIANTS, Discriminator, Generator, emphasis  # noqa: E402
 
 SUMMARY_THRESHOLD = 65536
 SUMMARY_SAMPLES = 256
@@ -89,21 +89,31 @@ VBN_CASES = [
     ('vbn-b1-r16-c1-l257-mean-5-f64', 1, 16, 1, 257, 1e-5, torch.float64, -5.0, False),
     ('vbn-b2-r7-c32-l5-seed-f32', 2, 7, 32, 5, 1e-5, torch.float32, 0.5, True),
     ('vbn-b7-r16-c3-l257-seed-f64', 7, 16, 3, 257, 1e-3, torch.float64, 1.0, True),
+    # The other definitions (config.variant 1: TensorFlow SEGAN, 2: Salimans et al.).
+    ('vbn-tf-b2-r5-c3-l257-f32', 2, 5, 3, 257, 1e-5, torch.float32, 0.5, False, 1),
+    ('vbn-tf-b7-r3-c32-l5-f64', 7, 3, 32, 5, 1e-3, torch.float64, -1.0, False, 1),
+    ('vbn-tf-b1-r4-c3-l5-seed-f32', 1, 4, 3, 5, 1e-5, torch.float32, 0.0, True, 1),
+    ('vbn-salimans-b2-r5-c3-l257-f32', 2, 5, 3, 257, 1e-5, torch.float32, 0.5, False, 2),
+    ('vbn-salimans-b16-r2-c32-l5-mean3-f64', 16, 2, 32, 5, 1e-5, torch.float64, 3.0, False, 2),
+    ('vbn-salimans-b1-r7-c1-l257-f32', 1, 7, 1, 257, 1e-3, torch.float32, 0.0, False, 2),
 ]
 
 
 def export_vbn(out_dir, device, index, spec):
-    name, b, n_ref, c, length, eps, dtype, offset, from_seed = spec
+    name, b, n_ref, c, length, eps, dtype, offset, from_seed, variant = (tuple(spec) + (0,))[:10]
     gen = torch.Generator().manual_seed(1000 + index)
     case = Case(name)
+    layer = VBN_VARIANTS[variant]
+    if variant:
+        case.config('variant', variant)
 
     if from_seed:
         seed = 7 + index
         torch.manual_seed(seed)
-        vbn = VirtualBatchNorm1d(c, eps=eps)
+        vbn = layer(c, eps=eps)
         case.config('init_seed', seed)
     else:
-        vbn = VirtualBatchNorm1d(c, eps=eps)
+        vbn = layer(c, eps=eps)
         with torch.no_grad():
             vbn.gamma.copy_(1.0 + 0.3 * torch.randn(1, c, 1, generator=gen))
             vbn.beta.copy_(0.5 * torch.randn(1, c, 1, generator=gen))
@@ -116,8 +126,12 @@ def export_vbn(out_dir, device, index, spec):
     x = x.to(device=device, dtype=dtype).requires_grad_()
     ref_x = ref_x.to(device=device, dtype=dtype).requires_grad_()
 
-    ref_out, ref_mean, ref_mean_sq = vbn(ref_x, None, None)
-    out, mean, mean_sq = vbn(x, ref_mean, ref_mean_sq)
+    if variant:
+        ref_out, ref_mean, ref_mean_sq = vbn(ref_x, None, None)
+        out, mean, mean_sq = vbn(x, ref_mean, ref_mean_sq, ref_size=n_ref)
+    else:
+        ref_out, ref_mean, ref_mean_sq = vbn(ref_x, None, None)
+        out, mean, mean_sq = vbn(x, ref_mean, ref_mean_sq)
     outputs = dict(ref_out=ref_out, ref_mean=ref_mean, ref_mean_sq=ref_mean_sq,
                    out=out, mean=mean, mean_sq=mean_sq)
     upstreams = random_upstream(outputs, gen)

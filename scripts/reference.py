@@ -64,6 +64,49 @@ class VirtualBatchNorm1d(Module):
                 .format(name=self.__class__.__name__, **self.__dict__))
 
 
+class VirtualBatchNorm1dTF(VirtualBatchNorm1d):
+    """The TensorFlow SEGAN's definition, a small restatement (not the original code).
+
+    Statistics over batch and time as above, but the mixing coefficient is
+    1 / (N_ref + 1) with N_ref the reference batch size, and the reference
+    statistics are not detached.
+    """
+
+    def forward(self, x, ref_mean, ref_mean_sq, ref_size=None):
+        mean, mean_sq = self.get_stats(x)
+        if ref_mean is not None and ref_mean_sq is not None:
+            new_coeff = 1. / (ref_size + 1.)
+            old_coeff = 1. - new_coeff
+            mean = new_coeff * mean + old_coeff * ref_mean
+            mean_sq = new_coeff * mean_sq + old_coeff * ref_mean_sq
+        return self.normalize(x, mean, mean_sq), mean, mean_sq
+
+
+class VirtualBatchNorm1dSalimans(VirtualBatchNorm1d):
+    """Salimans et al. 2016's definition, a small restatement (not the original code).
+
+    Each example is normalized with the reference statistics mixed with its
+    own statistics alone (over time, per channel), coefficient
+    1 / (N_ref + 1). The reference batch is normalized with its own batch
+    statistics, not detached.
+    """
+
+    def forward(self, x, ref_mean, ref_mean_sq, ref_size=None):
+        if ref_mean is None or ref_mean_sq is None:
+            mean, mean_sq = self.get_stats(x)
+        else:
+            mean = x.mean(2, keepdim=True)
+            mean_sq = (x ** 2).mean(2, keepdim=True)
+            new_coeff = 1. / (ref_size + 1.)
+            old_coeff = 1. - new_coeff
+            mean = new_coeff * mean + old_coeff * ref_mean
+            mean_sq = new_coeff * mean_sq + old_coeff * ref_mean_sq
+        return self.normalize(x, mean, mean_sq), mean, mean_sq
+
+
+VBN_VARIANTS = {0: VirtualBatchNorm1d, 1: VirtualBatchNorm1dTF, 2: VirtualBatchNorm1dSalimans}
+
+
 class Discriminator(nn.Module):
     """SEGAN discriminator: [B, 2, 16384] -> [B, 1] (or [1] for B = 1)."""
 

@@ -2,7 +2,8 @@
 # Installs everything the crate needs into the project folder, once.
 #
 # - `.venv/`: a Python virtual environment with PyTorch 2.13.0 (the wheel
-#   carries libtorch 2.13.0, the version tch 0.26 links against) and numpy.
+#   carries libtorch 2.13.0, the version tch 0.26 links against), numpy and
+#   scipy (used by the fixture exporter and the reference scripts).
 #   The Linux wheel is the CUDA build: about 530 MB to download and about
 #   3.4 GB installed with its nvidia-* dependencies; it also runs on CPU.
 # - `.libtorch`: a link to the libtorch inside that wheel, which
@@ -31,7 +32,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 
-echo "setup: installing torch==$torch_version (about 530 MB download, 3.4 GB on disk) and numpy into $venv"
+echo "setup: installing torch==$torch_version (about 530 MB download, 3.4 GB on disk), numpy and scipy into $venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "torch==$torch_version" "numpy>=1.24" "scipy>=1.10"
 

@@ -91,7 +91,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         progress: !args.no_progress,
     };
 
-    log::info!("training on {device:?}: {config:?}");
+    log::info!(
+        "training on {device:?}: {} epochs, batch {}, reference batch {}, {:?}, seed {}",
+        config.epochs,
+        config.batch_size,
+        config.reference_size,
+        config.optimizer,
+        config.seed
+    );
     let report = train(&config)?;
     println!("trained {} epochs ({} steps) on {device:?}", report.epochs_run, report.steps_run);
     println!("checkpoint: {}", report.last_checkpoint.display());

@@ -19,7 +19,7 @@
 
 use std::borrow::Borrow;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use tch::{nn::Path, Tensor};
 
 use super::check::{expect_like, expect_rank};
@@ -78,6 +78,8 @@ pub struct Discriminator {
     pub fully_connected: Linear,
     config: DiscriminatorConfig,
     train: bool,
+    /// Reference statistics stored by [`Self::freeze_reference_stats`].
+    frozen: Option<Vec<VbnStats>>,
 }
 
 impl Discriminator {
@@ -134,6 +136,7 @@ impl Discriminator {
             fully_connected,
             config,
             train: true,
+            frozen: None,
         })
     }
 
@@ -227,6 +230,93 @@ impl Discriminator {
             DiscriminatorOutput::Sigmoid => Ok(logits.f_sigmoid()?),
             DiscriminatorOutput::Logits => Ok(logits),
         }
+    }
+
+    /// Computes every VBN layer's reference statistics once from `ref_x`
+    /// (without gradients, in the current mode, so call it in evaluation
+    /// mode for dropout-free statistics) and stores them, so that
+    /// [`Self::forward_frozen`] needs no reference batch. They are saved and
+    /// loaded with [`Self::named_buffers`] and [`Self::load_buffers`].
+    pub fn freeze_reference_stats(&mut self, ref_x: &Tensor) -> Result<()> {
+        let stats = tch::no_grad(|| self.reference_stats(ref_x))?;
+        self.frozen = Some(stats.iter().map(VbnStats::detach).collect());
+        Ok(())
+    }
+
+    /// Forgets the frozen reference statistics.
+    pub fn clear_frozen_stats(&mut self) {
+        self.frozen = None;
+    }
+
+    /// The frozen reference statistics, one entry per VBN layer, if any.
+    pub fn frozen_stats(&self) -> Option<&[VbnStats]> {
+        self.frozen.as_deref()
+    }
+
+    /// Judges `x` with the frozen reference statistics. In evaluation mode
+    /// the result is bit-identical to `forward(x, ref_x)` with the batch the
+    /// statistics were frozen from, at half the work.
+    pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
+        let Some(stats) = &self.frozen else {
+            bail!(
+                "discriminator: no frozen reference statistics; call freeze_reference_stats \
+                 or load_buffers first, or pass a reference batch to forward"
+            );
+        };
+        self.forward_with_stats(x, stats)
+    }
+
+    /// The frozen statistics as state-dict buffers `vbn{i}.ref_mean`,
+    /// `vbn{i}.ref_mean_sq` (`[1, C, 1]`) and `vbn{i}.ref_count` (0-d int64,
+    /// the reference batch size); empty when nothing is frozen.
+    pub fn named_buffers(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut buffers = Vec::new();
+        for (index, stats) in self.frozen.iter().flatten().enumerate() {
+            let block = index + 1;
+            buffers.push((format!("vbn{block}.ref_mean"), stats.mean.shallow_clone()));
+            buffers.push((format!("vbn{block}.ref_mean_sq"), stats.mean_sq.shallow_clone()));
+            let count = Tensor::f_from_slice(&[stats.count])?.f_reshape([] as [i64; 0])?;
+            buffers.push((format!("vbn{block}.ref_count"), count));
+        }
+        Ok(buffers)
+    }
+
+    /// Restores frozen statistics from state-dict entries named as
+    /// [`Self::named_buffers`] names them. Returns `false`, changing
+    /// nothing, when the entries hold no `vbn1.ref_mean`; fails when only
+    /// some layers' buffers are present or a shape is wrong.
+    pub fn load_buffers(&mut self, entries: &[(String, Tensor)]) -> Result<bool> {
+        let find = |name: &str| entries.iter().find(|(key, _)| key == name).map(|(_, t)| t);
+        if find("vbn1.ref_mean").is_none() {
+            return Ok(false);
+        }
+        let like = &self.fully_connected.weight;
+        let mut frozen = Vec::with_capacity(self.vbns.len());
+        for (index, vbn) in self.vbns.iter().enumerate() {
+            let block = index + 1;
+            let get = |suffix: &str| -> Result<&Tensor> {
+                find(&format!("vbn{block}.{suffix}"))
+                    .with_context(|| format!("frozen statistics: missing vbn{block}.{suffix}"))
+            };
+            let expected = vec![1, vbn.num_features(), 1];
+            let load = |suffix: &str| -> Result<Tensor> {
+                let tensor = get(suffix)?;
+                ensure!(
+                    tensor.size() == expected,
+                    "frozen statistics: vbn{block}.{suffix} has shape {:?}, expected {expected:?}",
+                    tensor.size()
+                );
+                Ok(tensor.f_to_device(like.device())?.f_to_kind(like.kind())?)
+            };
+            let (mean, mean_sq) = (load("ref_mean")?, load("ref_mean_sq")?);
+            let count = match find(&format!("vbn{block}.ref_count")) {
+                Some(count) => count.f_int64_value(&[])?,
+                None => 1,
+            };
+            frozen.push(VbnStats::new(mean, mean_sq, count));
+        }
+        self.frozen = Some(frozen);
+        Ok(true)
     }
 
     fn conv_and_dropout(&self, block: usize, conv: &Conv1d, h: &Tensor) -> Result<Tensor> {

@@ -124,6 +124,14 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
             }
             bar.set_message(format!("D {:.4}  G {:.4}", losses.d_loss(), losses.g_loss()));
             bar.inc(1);
+            if bar.is_hidden() {
+                log::info!(
+                    "epoch {epoch} step {}/{steps}: D loss {:.4}, G loss {:.4}",
+                    step + 1,
+                    losses.d_loss(),
+                    losses.g_loss()
+                );
+            }
             rows.push(losses);
             steps_run += 1;
         }
