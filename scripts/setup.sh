@@ -3,7 +3,8 @@
 #
 # - `.venv/`: a Python virtual environment with PyTorch 2.13.0 (the wheel
 #   carries libtorch 2.13.0, the version tch 0.26 links against), numpy and
-#   scipy (used by the fixture exporter and the reference scripts).
+#   scipy and pystoi (used by the fixture exporter, the reference scripts
+#   and the tests that compare with Python implementations).
 #   The Linux wheel is the CUDA build: about 530 MB to download and about
 #   3.4 GB installed with its nvidia-* dependencies; it also runs on CPU.
 # - `.libtorch`: a link to the libtorch inside that wheel, which
@@ -16,8 +17,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
 stamp="$venv/.segan-setup-done"
 torch_version=2.13.0
+requirements=("torch==$torch_version" "numpy>=1.24" "scipy>=1.10" "pystoi>=0.4")
 
-if [[ -f "$stamp" && -e "$root/.libtorch/lib" ]]; then
+# The stamp records the requirements it was made for, so a changed list
+# installs again.
+if [[ -f "$stamp" && -e "$root/.libtorch/lib" && "$(cat "$stamp")" == "${requirements[*]}" ]]; then
     exit 0
 fi
 
@@ -32,9 +36,9 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 
-echo "setup: installing torch==$torch_version (about 530 MB download, 3.4 GB on disk), numpy and scipy into $venv"
+echo "setup: installing torch==$torch_version (about 530 MB download, 3.4 GB on disk), numpy, scipy and pystoi into $venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "torch==$torch_version" "numpy>=1.24" "scipy>=1.10"
+    "${requirements[@]}"
 
 site=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 if [[ ! -d "$site/lib" || ! -d "$site/include" ]]; then
@@ -43,5 +47,5 @@ if [[ ! -d "$site/lib" || ! -d "$site/include" ]]; then
 fi
 ln -sfn "$site" "$root/.libtorch"
 
-touch "$stamp"
+echo "${requirements[*]}" >"$stamp"
 echo "setup: done; libtorch is at $site"

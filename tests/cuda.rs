@@ -84,3 +84,31 @@ fn networks_run_forward_and_backward_on_gpu() {
     assert!(disc.convs[0].weight.grad().defined());
     assert!(gen.encoders[0].weight.grad().defined());
 }
+
+#[test]
+fn half_precision_vbn_matches_float32_on_gpu() {
+    let device = cuda();
+    let _generator = segan::rng::lock_global_generator();
+    let x = Tensor::randn([8, 64, 512], (Kind::Float, device)) * 3.0 + 2.0;
+    let vs = VarStore::new(device);
+    let vbn = segan::nn::virtual_batch_norm1d(vs.root(), 64, Default::default()).unwrap();
+    let reference = vbn.forward(&x, None).unwrap();
+    let expected = vbn.forward(&x, Some(&reference.stats)).unwrap().out;
+
+    for kind in [Kind::Half, Kind::BFloat16] {
+        let mut vs_low = VarStore::new(device);
+        let low = segan::nn::virtual_batch_norm1d(vs_low.root(), 64, Default::default()).unwrap();
+        tch::no_grad(|| low.gamma.shallow_clone().copy_(&vbn.gamma));
+        vs_low.set_kind(kind);
+        let input = x.to_kind(kind);
+        let stats = low.forward(&input, None).unwrap().stats;
+        assert_eq!(stats.mean.kind(), Kind::Float, "{kind:?} statistics are not float32");
+        let out = low.forward(&input, Some(&stats)).unwrap().out;
+        assert_eq!(out.kind(), kind);
+        let error = (out.to_kind(Kind::Float) - &expected).abs().max().double_value(&[]);
+        // Half keeps 11 significant bits and bfloat16 8: errors of 2^-10 and
+        // 2^-7 relative on O(1) outputs, plus the rounding of the input.
+        let bound = if kind == Kind::Half { 5e-3 } else { 5e-2 };
+        assert!(error < bound, "{kind:?} output off by {error}");
+    }
+}
