@@ -3,7 +3,7 @@
 # recordings, build a small paired noisy set, train SEGAN for a few steps on
 # the CPU, enhance a held-out noisy recording and score it.
 #
-#   bash scripts/demo.sh            # a few minutes on 2 CPU cores
+#   bash scripts/demo.sh            # a few minutes on 2 CPU cores after set-up
 #   STEPS=20 EPOCHS=2 bash scripts/demo.sh
 set -euo pipefail
 

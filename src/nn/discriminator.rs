@@ -43,7 +43,7 @@ const LEAKY_SLOPE: f64 = 0.03;
 const DROPOUT: f64 = 0.5;
 const FEATURES: i64 = 8;
 
-/// What the discriminator returns.
+/// Output of the discriminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DiscriminatorOutput {
     /// Probabilities through the final sigmoid, as the PyTorch SEGAN code.
