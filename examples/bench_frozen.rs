@@ -25,7 +25,10 @@ fn median_seconds(repeats: usize, mut run: impl FnMut()) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
     let batch = args.first().copied().unwrap_or(8) as i64;
     let reference_size = args.get(1).copied().unwrap_or(8) as i64;
     let repeats = args.get(2).copied().unwrap_or(5);

@@ -22,9 +22,9 @@ use anyhow::{bail, Context, Result};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::audio::{
-    de_emphasis, de_emphasis_reference, frame_windows, pre_emphasis, read_wav_resampled,
-    segmental_snr, split_padded, join_windows, write_wav_f32, TailMode, EMPHASIS, SAMPLE_RATE,
-    WINDOW,
+    de_emphasis, de_emphasis_reference, frame_windows, join_windows, pre_emphasis,
+    read_wav_resampled, segmental_snr, split_padded, stoi, write_wav_f32, TailMode, EMPHASIS,
+    SAMPLE_RATE, WINDOW,
 };
 use crate::checkpoint;
 use crate::nn::Generator;
@@ -134,13 +134,21 @@ impl Enhancer {
 
         let latents = latents(windows.len(), options.seed)?;
         let mut enhanced = Vec::with_capacity(windows.len());
-        for (chunk, z) in windows.chunks(options.batch).zip(latents.chunks(options.batch)) {
+        for (chunk, z) in windows
+            .chunks(options.batch)
+            .zip(latents.chunks(options.batch))
+        {
             enhanced.extend(self.enhance_batch(chunk, z, options.de_emphasis)?);
         }
         Ok(join_windows(&enhanced, original_len)?)
     }
 
-    fn enhance_batch(&self, windows: &[Vec<f32>], z: &[Tensor], de: DeEmphasis) -> Result<Vec<Vec<f32>>> {
+    fn enhance_batch(
+        &self,
+        windows: &[Vec<f32>],
+        z: &[Tensor],
+        de: DeEmphasis,
+    ) -> Result<Vec<Vec<f32>>> {
         let mut data = Vec::with_capacity(windows.len() * WINDOW);
         for window in windows {
             data.extend(pre_emphasis(window, EMPHASIS));
@@ -183,6 +191,10 @@ pub struct EnhanceReport {
     /// Segmental SNR (dB) of the noisy input and of the output against a
     /// clean reference, when one was given.
     pub ssnr: Option<(f64, f64)>,
+    /// STOI of the noisy input and of the output against the clean
+    /// reference, when one was given and the speech is long enough (STOI
+    /// needs 30 frames of 12.8 ms above its silence threshold).
+    pub stoi: Option<(f64, f64)>,
 }
 
 /// Enhances the WAV at `input` into a 16 kHz float WAV at `output`
@@ -202,21 +214,30 @@ pub fn enhance_file(
     write_wav_f32(output, &enhanced, SAMPLE_RATE)
         .with_context(|| format!("cannot write {}", output.display()))?;
 
-    let ssnr = match clean {
-        Some(clean) => Some(score(clean, &noisy.samples, &enhanced)?),
-        None => None,
+    let (ssnr, stoi) = match clean {
+        Some(clean) => {
+            let (ssnr, stoi) = score(clean, &noisy.samples, &enhanced)?;
+            (Some(ssnr), stoi)
+        }
+        None => (None, None),
     };
     Ok(EnhanceReport {
         output: output.to_owned(),
         input_seconds: noisy.samples.len() as f64 / SAMPLE_RATE as f64,
         output_seconds: enhanced.len() as f64 / SAMPLE_RATE as f64,
         ssnr,
+        stoi,
     })
 }
 
-/// Segmental SNR of `noisy` and `enhanced` against the clean recording, over
-/// the length all three share.
-fn score(clean: &Path, noisy: &[f32], enhanced: &[f32]) -> Result<(f64, f64)> {
+/// Segmental SNR and STOI of `noisy` and `enhanced` against the clean
+/// recording, over the length all three share. STOI is `None` when the
+/// signals are too short or silent for it.
+fn score(
+    clean: &Path,
+    noisy: &[f32],
+    enhanced: &[f32],
+) -> Result<((f64, f64), Option<(f64, f64)>)> {
     let clean = read_wav_resampled(clean, SAMPLE_RATE)
         .with_context(|| format!("cannot read the clean reference {}", clean.display()))?;
     let len = clean.samples.len().min(noisy.len()).min(enhanced.len());
@@ -224,8 +245,19 @@ fn score(clean: &Path, noisy: &[f32], enhanced: &[f32]) -> Result<(f64, f64)> {
         bail!("the clean reference and the output share no samples");
     }
     let clean = &clean.samples[..len];
-    Ok((
+    let ssnr = (
         segmental_snr(clean, &noisy[..len], SAMPLE_RATE)?,
         segmental_snr(clean, &enhanced[..len], SAMPLE_RATE)?,
-    ))
+    );
+    let stoi = match (
+        stoi(clean, &noisy[..len], SAMPLE_RATE),
+        stoi(clean, &enhanced[..len], SAMPLE_RATE),
+    ) {
+        (Ok(noisy), Ok(enhanced)) => Some((noisy, enhanced)),
+        (Err(error), _) | (_, Err(error)) => {
+            log::warn!("STOI not computed: {error}");
+            None
+        }
+    };
+    Ok((ssnr, stoi))
 }

@@ -186,8 +186,15 @@ fn upsampling_adds_no_images() {
 #[test]
 fn resample_rejects_implausible_rates() {
     let samples = vec![0.0f32; 100];
-    let error = segan::audio::resample(&samples, 1, 16000).unwrap_err().to_string();
+    let error = segan::audio::resample(&samples, 1, 16000)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("unsupported sample rate 1 Hz"), "{error}");
-    let error = segan::audio::resample(&samples, 16000, 10_000_000).unwrap_err().to_string();
-    assert!(error.contains("unsupported sample rate 10000000 Hz"), "{error}");
+    let error = segan::audio::resample(&samples, 16000, 10_000_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unsupported sample rate 10000000 Hz"),
+        "{error}"
+    );
 }

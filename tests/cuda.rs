@@ -102,10 +102,17 @@ fn half_precision_vbn_matches_float32_on_gpu() {
         vs_low.set_kind(kind);
         let input = x.to_kind(kind);
         let stats = low.forward(&input, None).unwrap().stats;
-        assert_eq!(stats.mean.kind(), Kind::Float, "{kind:?} statistics are not float32");
+        assert_eq!(
+            stats.mean.kind(),
+            Kind::Float,
+            "{kind:?} statistics are not float32"
+        );
         let out = low.forward(&input, Some(&stats)).unwrap().out;
         assert_eq!(out.kind(), kind);
-        let error = (out.to_kind(Kind::Float) - &expected).abs().max().double_value(&[]);
+        let error = (out.to_kind(Kind::Float) - &expected)
+            .abs()
+            .max()
+            .double_value(&[]);
         // Half keeps 11 significant bits and bfloat16 8: errors of 2^-10 and
         // 2^-7 relative on O(1) outputs, plus the rounding of the input.
         let bound = if kind == Kind::Half { 5e-3 } else { 5e-2 };

@@ -10,7 +10,11 @@ fn dynamic_section(binary: &Path) -> String {
         .arg(binary)
         .output()
         .expect("readelf (binutils) must be installed to run this test");
-    assert!(output.status.success(), "readelf -d {} failed", binary.display());
+    assert!(
+        output.status.success(),
+        "readelf -d {} failed",
+        binary.display()
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

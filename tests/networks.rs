@@ -61,26 +61,45 @@ fn generator_keys_and_shapes_match_pytorch() {
 
 #[test]
 fn discriminator_fixtures_match_pytorch() {
-    common::assert_cases_pass(&common::cpu_cases("discriminator-"), options(Formula::Reference));
+    common::assert_cases_pass(
+        &common::cpu_cases("discriminator-"),
+        options(Formula::Reference),
+    );
 }
 
 #[test]
 fn discriminator_fixtures_match_pytorch_fused_vbn() {
     // The training case with batch 4 has the worst-conditioned gradients.
-    common::assert_cases_pass(&common::cpu_cases("discriminator-train-b4"), options(Formula::Fused));
+    common::assert_cases_pass(
+        &common::cpu_cases("discriminator-train-b4"),
+        options(Formula::Fused),
+    );
 }
 
 #[test]
 fn generator_fixtures_match_pytorch() {
-    common::assert_cases_pass(&common::cpu_cases("generator-"), options(Formula::Reference));
+    common::assert_cases_pass(
+        &common::cpu_cases("generator-"),
+        options(Formula::Reference),
+    );
 }
 
 #[test]
 fn network_fixtures_check_seeded_parameters() {
-    for path in common::cpu_cases("discriminator-").iter().chain(&common::cpu_cases("generator-")) {
+    for path in common::cpu_cases("discriminator-")
+        .iter()
+        .chain(&common::cpu_cases("generator-"))
+    {
         let rows = segan::parity::run_case_file(path, options(Formula::Reference)).unwrap();
-        let params = rows.iter().filter(|row| row.tensor.starts_with("param.")).count();
-        assert!(params > 40, "{}: only {params} seeded parameters compared", path.display());
+        let params = rows
+            .iter()
+            .filter(|row| row.tensor.starts_with("param."))
+            .count();
+        assert!(
+            params > 40,
+            "{}: only {params} seeded parameters compared",
+            path.display()
+        );
         for row in rows.iter().filter(|row| row.tensor.starts_with("param.")) {
             assert!(row.pass, "{} {} is not bit-identical", row.case, row.tensor);
             assert_eq!(row.max_abs, 0.0, "{} {}", row.case, row.tensor);
@@ -95,8 +114,13 @@ fn discriminator_fixtures_cover_modes_and_batches() {
         .iter()
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    for needle in ["eval-b1", "eval-b2", "eval-b4", "train-b1", "train-b2", "train-b4"] {
-        assert!(names.iter().any(|name| name.contains(needle)), "no case {needle}");
+    for needle in [
+        "eval-b1", "eval-b2", "eval-b4", "train-b1", "train-b2", "train-b4",
+    ] {
+        assert!(
+            names.iter().any(|name| name.contains(needle)),
+            "no case {needle}"
+        );
     }
 }
 
@@ -160,7 +184,10 @@ fn discriminator_eval_mode_is_deterministic_and_train_mode_is_not() {
     let first = tch::no_grad(|| disc.forward(&x, &reference)).unwrap();
     tch::manual_seed(2);
     let second = tch::no_grad(|| disc.forward(&x, &reference)).unwrap();
-    assert!(!first.equal(&second), "dropout masks did not change with the seed");
+    assert!(
+        !first.equal(&second),
+        "dropout masks did not change with the seed"
+    );
 }
 
 #[test]
@@ -169,7 +196,10 @@ fn discriminator_rejects_bad_shapes() {
     let (_vs, disc) = discriminator(DiscriminatorOutput::Sigmoid);
     let reference = windows(1, 2);
 
-    let message = error_of(disc.forward(&Tensor::zeros([2, 16384], (Kind::Float, Device::Cpu)), &reference));
+    let message = error_of(disc.forward(
+        &Tensor::zeros([2, 16384], (Kind::Float, Device::Cpu)),
+        &reference,
+    ));
     assert!(message.contains("expected a 3-D tensor"), "{message}");
 
     let message = error_of(disc.forward(&windows(1, 1), &reference));
@@ -186,7 +216,10 @@ fn discriminator_rejects_bad_shapes() {
     assert!(message.contains("[1, 3, 16384]"), "{message}");
 
     let message = error_of(disc.forward(&windows(1, 2), &short));
-    assert!(message.contains("reference batch: expected length 16384"), "{message}");
+    assert!(
+        message.contains("reference batch: expected length 16384"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -206,13 +239,20 @@ fn generator_rejects_bad_shapes() {
     let z = Tensor::zeros([2, 1024, 8], (Kind::Float, Device::Cpu));
 
     let message = error_of(gen.forward(&windows(2, 2), &z));
-    assert!(message.contains("expected shape [B, 1, 16384], got [2, 2, 16384]"), "{message}");
+    assert!(
+        message.contains("expected shape [B, 1, 16384], got [2, 2, 16384]"),
+        "{message}"
+    );
 
-    let message = error_of(gen.forward(&Tensor::zeros([2, 1, 100], (Kind::Float, Device::Cpu)), &z));
+    let message =
+        error_of(gen.forward(&Tensor::zeros([2, 1, 100], (Kind::Float, Device::Cpu)), &z));
     assert!(message.contains("got [2, 1, 100]"), "{message}");
 
     let message = error_of(gen.forward(&windows(3, 1), &z));
-    assert!(message.contains("expected shape [3, 1024, 8] for a batch of 3, got [2, 1024, 8]"), "{message}");
+    assert!(
+        message.contains("expected shape [3, 1024, 8] for a batch of 3, got [2, 1024, 8]"),
+        "{message}"
+    );
 
     let z_double = z.to_kind(Kind::Double);
     let message = error_of(gen.forward(&windows(2, 1), &z_double));
@@ -235,13 +275,27 @@ fn named_parameters_follow_pytorch_state_dict_order() {
     let _generator = segan::rng::lock_global_generator();
     let vs = VarStore::new(Device::Cpu);
     let disc = Discriminator::new(vs.root(), DiscriminatorConfig::default()).unwrap();
-    let names: Vec<String> = disc.named_parameters().into_iter().map(|(name, _)| name).collect();
-    let expected: Vec<String> = pytorch_keys("discriminator").into_iter().map(|(key, _)| key).collect();
+    let names: Vec<String> = disc
+        .named_parameters()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let expected: Vec<String> = pytorch_keys("discriminator")
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     assert_eq!(names, expected);
 
     let vs = VarStore::new(Device::Cpu);
     let gen = Generator::new(vs.root()).unwrap();
-    let names: Vec<String> = gen.named_parameters().into_iter().map(|(name, _)| name).collect();
-    let expected: Vec<String> = pytorch_keys("generator").into_iter().map(|(key, _)| key).collect();
+    let names: Vec<String> = gen
+        .named_parameters()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let expected: Vec<String> = pytorch_keys("generator")
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     assert_eq!(names, expected);
 }

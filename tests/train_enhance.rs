@@ -84,7 +84,11 @@ fn training_writes_checkpoints_and_resumes() {
     assert_eq!(report.epochs_run, 1);
     assert!(out.join("checkpoints/state-2.pt").exists());
     let log = std::fs::read_to_string(out.join("losses.csv")).unwrap();
-    assert_eq!(log.lines().count(), 3, "header and one row per epoch:\n{log}");
+    assert_eq!(
+        log.lines().count(),
+        3,
+        "header and one row per epoch:\n{log}"
+    );
 }
 
 #[test]
@@ -94,7 +98,10 @@ fn training_stops_on_non_finite_loss() {
     write_windows(&data, 2, true);
 
     let error = format!("{:#}", train(&config(&data, &out, 1)).unwrap_err());
-    assert!(error.contains("training diverged at epoch 1, step 1"), "{error}");
+    assert!(
+        error.contains("training diverged at epoch 1, step 1"),
+        "{error}"
+    );
     assert!(error.contains("no epoch completed"), "{error}");
     assert!(!out.join("checkpoints/state-1.pt").exists());
 }
@@ -134,13 +141,20 @@ fn enhance_keeps_duration_and_is_seeded() {
         ..options.clone()
     };
     enhance_file(&enhancer, &input, &second, None, &options_batch_one).unwrap();
-    assert_eq!(read_wav(&second).unwrap().samples, audio.samples, "batching changed the output");
+    assert_eq!(
+        read_wav(&second).unwrap().samples,
+        audio.samples,
+        "batching changed the output"
+    );
 
     let dropped = EnhanceOptions {
         drop_tail: true,
         ..options
     };
-    let error = format!("{:#}", enhance_file(&enhancer, &input, &second, None, &dropped).unwrap_err());
+    let error = format!(
+        "{:#}",
+        enhance_file(&enhancer, &input, &second, None, &dropped).unwrap_err()
+    );
     assert!(error.contains("not more than one window"), "{error}");
 }
 
@@ -149,8 +163,16 @@ fn enhance_rejects_a_checkpoint_without_generator() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.pt");
     let mut state_dict = checkpoint::StateDict::new();
-    state_dict.insert("weight", tch::Tensor::zeros([2], (tch::Kind::Float, Device::Cpu)));
+    state_dict.insert(
+        "weight",
+        tch::Tensor::zeros([2], (tch::Kind::Float, Device::Cpu)),
+    );
     checkpoint::save_state_dict(&path, &state_dict, checkpoint::Format::TorchZip).unwrap();
-    let error = Enhancer::from_checkpoint(&path, None, Device::Cpu).err().expect("expected an error");
-    assert!(format!("{error:#}").contains("not a SEGAN generator"), "{error:#}");
+    let error = Enhancer::from_checkpoint(&path, None, Device::Cpu)
+        .err()
+        .expect("expected an error");
+    assert!(
+        format!("{error:#}").contains("not a SEGAN generator"),
+        "{error:#}"
+    );
 }

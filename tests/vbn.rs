@@ -29,7 +29,11 @@ fn vbn_reference_formula_is_bit_identical_to_pytorch() {
     for path in common::cpu_cases("vbn-") {
         let rows = segan::parity::run_case_file(&path, vbn_options(Formula::Reference)).unwrap();
         for row in rows {
-            assert_eq!(row.max_abs, 0.0, "{} {} differs from PyTorch", row.case, row.tensor);
+            assert_eq!(
+                row.max_abs, 0.0,
+                "{} {} differs from PyTorch",
+                row.case, row.tensor
+            );
         }
     }
 }
@@ -40,11 +44,19 @@ fn vbn_covers_required_shapes_and_dtypes() {
         .iter()
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    for needle in ["-b1-", "-b2-", "-b7-", "-b16-", "-c1-", "-c3-", "-c32-", "-l1-", "-l5-", "-l257-"] {
-        assert!(names.iter().any(|name| name.contains(needle)), "no case with {needle}");
+    for needle in [
+        "-b1-", "-b2-", "-b7-", "-b16-", "-c1-", "-c3-", "-c32-", "-l1-", "-l5-", "-l257-",
+    ] {
+        assert!(
+            names.iter().any(|name| name.contains(needle)),
+            "no case with {needle}"
+        );
     }
     for needle in ["eps1e-3", "mean", "f32", "f64", "seed"] {
-        assert!(names.iter().any(|name| name.contains(needle)), "no case with {needle}");
+        assert!(
+            names.iter().any(|name| name.contains(needle)),
+            "no case with {needle}"
+        );
     }
 }
 
@@ -80,7 +92,10 @@ fn vbn_state_dict_keys_are_gamma_and_beta() {
 #[test]
 fn vbn_display_closes_its_parenthesis() {
     let (_vs, vbn) = layer(32);
-    assert_eq!(vbn.to_string(), "VirtualBatchNorm1d(num_features=32, eps=1e-05)");
+    assert_eq!(
+        vbn.to_string(),
+        "VirtualBatchNorm1d(num_features=32, eps=1e-05)"
+    );
 
     let vs = VarStore::new(Device::Cpu);
     let config = VbnConfig {
@@ -88,21 +103,30 @@ fn vbn_display_closes_its_parenthesis() {
         ..VbnConfig::default()
     };
     let vbn = virtual_batch_norm1d(vs.root(), 3, config).unwrap();
-    assert_eq!(vbn.to_string(), "VirtualBatchNorm1d(num_features=3, eps=0.001)");
+    assert_eq!(
+        vbn.to_string(),
+        "VirtualBatchNorm1d(num_features=3, eps=0.001)"
+    );
 }
 
 #[test]
 fn vbn_rejects_invalid_construction() {
     let vs = VarStore::new(Device::Cpu);
     let message = error_of(virtual_batch_norm1d(vs.root(), 0, VbnConfig::default()));
-    assert!(message.contains("num_features must be positive, got 0"), "{message}");
+    assert!(
+        message.contains("num_features must be positive, got 0"),
+        "{message}"
+    );
 
     let config = VbnConfig {
         eps: -1e-5,
         ..VbnConfig::default()
     };
     let message = error_of(virtual_batch_norm1d(vs.root(), 4, config));
-    assert!(message.contains("eps must be finite and non-negative"), "{message}");
+    assert!(
+        message.contains("eps must be finite and non-negative"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -116,7 +140,8 @@ fn vbn_rejects_wrong_rank() {
 #[test]
 fn vbn_rejects_wrong_channel_count() {
     let (_vs, vbn) = layer(3);
-    let message = error_of(vbn.forward(&Tensor::zeros([2, 4, 5], (Kind::Float, Device::Cpu)), None));
+    let message =
+        error_of(vbn.forward(&Tensor::zeros([2, 4, 5], (Kind::Float, Device::Cpu)), None));
     assert!(message.contains("expected 3 channels"), "{message}");
     assert!(message.contains("[2, 4, 5]"), "{message}");
 }
@@ -125,7 +150,8 @@ fn vbn_rejects_wrong_channel_count() {
 fn vbn_rejects_empty_batch_and_length() {
     let (_vs, vbn) = layer(3);
     for shape in [[0, 3, 5], [2, 3, 0]] {
-        let message = error_of(vbn.forward(&Tensor::zeros(shape, (Kind::Float, Device::Cpu)), None));
+        let message =
+            error_of(vbn.forward(&Tensor::zeros(shape, (Kind::Float, Device::Cpu)), None));
         assert!(message.contains("must be non-empty"), "{message}");
     }
 }
@@ -133,8 +159,12 @@ fn vbn_rejects_empty_batch_and_length() {
 #[test]
 fn vbn_rejects_dtype_unlike_parameters() {
     let (_vs, vbn) = layer(3);
-    let message = error_of(vbn.forward(&Tensor::zeros([2, 3, 5], (Kind::Double, Device::Cpu)), None));
-    assert!(message.contains("dtype Double does not match the parameters' Float"), "{message}");
+    let message =
+        error_of(vbn.forward(&Tensor::zeros([2, 3, 5], (Kind::Double, Device::Cpu)), None));
+    assert!(
+        message.contains("dtype Double does not match the parameters' Float"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -147,7 +177,10 @@ fn vbn_rejects_statistics_of_wrong_shape() {
         2,
     );
     let message = error_of(vbn.forward(&x, Some(&stats)));
-    assert!(message.contains("reference mean: expected shape [1, 3, 1]"), "{message}");
+    assert!(
+        message.contains("reference mean: expected shape [1, 3, 1]"),
+        "{message}"
+    );
     assert!(message.contains("got [1, 4, 1]"), "{message}");
 
     let stats = VbnStats::new(
@@ -156,7 +189,10 @@ fn vbn_rejects_statistics_of_wrong_shape() {
         2,
     );
     let message = error_of(vbn.forward(&x, Some(&stats)));
-    assert!(message.contains("reference mean_sq: expected shape [1, 3, 1]"), "{message}");
+    assert!(
+        message.contains("reference mean_sq: expected shape [1, 3, 1]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -191,7 +227,10 @@ fn vbn_mixed_mode_uses_current_batch_coefficient() {
 
     let own_mean = x.mean_dim([0, 2].as_slice(), true, None);
     let expected = &own_mean * 0.25 + &reference.mean * 0.75;
-    let difference = (&output.stats.mean - &expected).abs().max().double_value(&[]);
+    let difference = (&output.stats.mean - &expected)
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(difference < 1e-12, "mixed mean off by {difference}");
 }
 
@@ -205,5 +244,7 @@ fn vbn_gamma_matches_torch_normal_for_a_seed() {
     tch::manual_seed(0);
     let (_vs, vbn) = layer(4);
     assert!(vbn.gamma.equal(&expected));
-    assert!(vbn.beta.equal(&Tensor::zeros([1, 4, 1], (Kind::Float, Device::Cpu))));
+    assert!(vbn
+        .beta
+        .equal(&Tensor::zeros([1, 4, 1], (Kind::Float, Device::Cpu))));
 }

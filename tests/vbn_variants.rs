@@ -6,12 +6,14 @@ mod common;
 use std::process::Command;
 
 use segan::checkpoint::{self, Format, StateDict};
-use segan::nn::{
-    virtual_batch_norm1d, Discriminator, DiscriminatorConfig, VbnConfig, VbnVariant,
-};
+use segan::nn::{virtual_batch_norm1d, Discriminator, DiscriminatorConfig, VbnConfig, VbnVariant};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-fn layer(variant: VbnVariant, stable: bool, channels: i64) -> (VarStore, segan::nn::VirtualBatchNorm1d) {
+fn layer(
+    variant: VbnVariant,
+    stable: bool,
+    channels: i64,
+) -> (VarStore, segan::nn::VirtualBatchNorm1d) {
     let vs = VarStore::new(Device::Cpu);
     let config = VbnConfig {
         variant,
@@ -38,8 +40,15 @@ fn tensorflow_variant_keeps_reference_gradients() {
     assert_eq!(stats.count, 4);
 
     let x = Tensor::randn([2, 3, 9], (Kind::Float, Device::Cpu));
-    vbn.forward(&x, Some(&stats)).unwrap().out.sum(Kind::Float).backward();
-    assert!(reference.grad().defined(), "no gradient reached the reference batch");
+    vbn.forward(&x, Some(&stats))
+        .unwrap()
+        .out
+        .sum(Kind::Float)
+        .backward();
+    assert!(
+        reference.grad().defined(),
+        "no gradient reached the reference batch"
+    );
 }
 
 #[test]
@@ -62,12 +71,20 @@ fn salimans_variant_mixes_per_example() {
 fn discriminator_keeps_parameter_names_for_every_variant() {
     let _generator = segan::rng::lock_global_generator();
     let mut reference_names: Option<Vec<String>> = None;
-    for variant in [VbnVariant::Reference, VbnVariant::TensorFlow, VbnVariant::Salimans] {
+    for variant in [
+        VbnVariant::Reference,
+        VbnVariant::TensorFlow,
+        VbnVariant::Salimans,
+    ] {
         let vs = VarStore::new(Device::Cpu);
         let mut config = DiscriminatorConfig::default();
         config.vbn.variant = variant;
         let disc = Discriminator::new(vs.root(), config).unwrap();
-        let names: Vec<String> = disc.named_parameters().into_iter().map(|(name, _)| name).collect();
+        let names: Vec<String> = disc
+            .named_parameters()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         match &reference_names {
             None => reference_names = Some(names),
             Some(expected) => assert_eq!(&names, expected, "{variant:?}"),
@@ -108,7 +125,11 @@ fn frozen_stats_round_trip_through_checkpoint_and_pytorch() {
     let expected = tch::no_grad(|| disc.forward_frozen(&x)).unwrap();
 
     let mut state_dict = StateDict::new();
-    for (name, tensor) in disc.named_parameters().into_iter().chain(disc.named_buffers().unwrap()) {
+    for (name, tensor) in disc
+        .named_parameters()
+        .into_iter()
+        .chain(disc.named_buffers().unwrap())
+    {
         state_dict.insert(name, tensor.detach());
     }
     assert!(state_dict.get("vbn1.ref_mean").is_some());
@@ -138,15 +159,25 @@ fn frozen_stats_round_trip_through_checkpoint_and_pytorch() {
         scripts = root.join("scripts").to_str().unwrap(),
         path = path.to_str().unwrap()
     );
-    let output = Command::new(root.join(".venv/bin/python")).arg("-c").arg(script).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(root.join(".venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// float64 ground truth of VBN in reference mode with gamma 1, beta 0.
 fn normalized_f64(x: &Tensor) -> Tensor {
     let x = x.to_kind(Kind::Double);
     let mean = x.mean_dim([0, 2].as_slice(), true, None);
-    let variance = (&x - &mean).square().mean_dim([0, 2].as_slice(), true, None);
+    let variance = (&x - &mean)
+        .square()
+        .mean_dim([0, 2].as_slice(), true, None);
     (&x - &mean) / (variance + 1e-5).sqrt()
 }
 
@@ -165,7 +196,10 @@ fn stable_statistics_survive_large_means_in_float32() {
         // float32 resolution of values near 1e4 is 1e-3, which bounds how well
         // x − mean, and so the output, can be known.
         let matches = error < 5e-3;
-        assert_eq!(matches, should_match, "stable = {stable}: max error {error}");
+        assert_eq!(
+            matches, should_match,
+            "stable = {stable}: max error {error}"
+        );
     }
 }
 
@@ -203,11 +237,16 @@ fn bfloat16_input_uses_float32_statistics() {
     let output = vbn.forward(&x.to_kind(Kind::BFloat16), None).unwrap();
     assert_eq!(output.out.kind(), Kind::BFloat16);
     assert_eq!(output.stats.mean.kind(), Kind::Float);
-    let error = (output.out.to_kind(Kind::Float) - expected).abs().max().double_value(&[]);
+    let error = (output.out.to_kind(Kind::Float) - expected)
+        .abs()
+        .max()
+        .double_value(&[]);
     // bfloat16 keeps 8 significant bits: 2^-8 relative on O(1) outputs,
     // plus the rounding of the input itself.
     assert!(error < 0.05, "bfloat16 output off by {error}");
 
-    let again = vbn.forward(&x.to_kind(Kind::BFloat16), Some(&output.stats)).unwrap();
+    let again = vbn
+        .forward(&x.to_kind(Kind::BFloat16), Some(&output.stats))
+        .unwrap();
     assert_eq!(again.out.kind(), Kind::BFloat16);
 }

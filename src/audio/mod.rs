@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mix;
 pub mod prepare;
 pub mod resample;
+pub mod stoi;
 pub mod wav;
 pub mod window_file;
 
@@ -39,5 +40,6 @@ pub use framing::{
 pub use metrics::{segmental_snr, segmental_snr_frames, snr};
 pub use prepare::{prepare_pairs, prepare_vctk, PrepareOptions, PrepareReport, VctkReport};
 pub use resample::{read_wav_resampled, resample, resampled_len};
+pub use stoi::stoi;
 pub use wav::{decode_wav, read_wav, write_wav_f32, Audio};
 pub use window_file::{read_window_pair, write_window_pair};

@@ -214,7 +214,10 @@ mod view_tests {
     #[test]
     fn zero_stride_view_of_huge_size_is_rejected() {
         let error = check_view(7, 0, &[1 << 40], &[0]).unwrap_err();
-        assert!(format!("{error}").contains("more than 1024 times its storage of 7"), "{error}");
+        assert!(
+            format!("{error}").contains("more than 1024 times its storage of 7"),
+            "{error}"
+        );
     }
 
     #[test]

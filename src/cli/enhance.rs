@@ -22,7 +22,8 @@ pub struct EnhanceArgs {
     /// Entry of the checkpoint holding the generator, when it has several.
     #[arg(long)]
     pub key: Option<String>,
-    /// Clean recording to score the noisy input and the output against (segmental SNR).
+    /// Clean recording to score the noisy input and the output against
+    /// (segmental SNR and STOI).
     #[arg(long)]
     pub clean: Option<PathBuf>,
     /// Windows per generator call.
@@ -57,7 +58,13 @@ pub fn run(args: EnhanceArgs) -> Result<()> {
         drop_tail: args.drop_tail,
         device,
     };
-    let report = enhance_file(&enhancer, &args.input, &args.out, args.clean.as_deref(), &options)?;
+    let report = enhance_file(
+        &enhancer,
+        &args.input,
+        &args.out,
+        args.clean.as_deref(),
+        &options,
+    )?;
     println!(
         "enhanced {} ({:.2} s) into {} ({:.2} s, 16 kHz)",
         args.input.display(),
@@ -67,6 +74,9 @@ pub fn run(args: EnhanceArgs) -> Result<()> {
     );
     if let Some((noisy, enhanced)) = report.ssnr {
         println!("segmental SNR against the clean recording: noisy {noisy:.2} dB, enhanced {enhanced:.2} dB");
+    }
+    if let Some((noisy, enhanced)) = report.stoi {
+        println!("STOI against the clean recording: noisy {noisy:.3}, enhanced {enhanced:.3}");
     }
     Ok(())
 }

@@ -90,7 +90,10 @@ fn print_row(row: &Comparison) {
         row.max_rel,
         row.tolerance.to_string(),
         if row.pass { "yes" } else { "NO" },
-        row.note.as_deref().map(|note| format!("  {note}")).unwrap_or_default()
+        row.note
+            .as_deref()
+            .map(|note| format!("  {note}"))
+            .unwrap_or_default()
     );
 }
 

@@ -55,7 +55,10 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("invalid --lr {}: expected a positive finite learning rate", args.lr);
+        bail!(
+            "invalid --lr {}: expected a positive finite learning rate",
+            args.lr
+        );
     }
     let optimizer = match args.optimizer.as_str() {
         "rmsprop" => OptimizerKind::RmsProp { lr: args.lr },
@@ -100,9 +103,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.seed
     );
     let report = train(&config)?;
-    println!("trained {} epochs ({} steps) on {device:?}", report.epochs_run, report.steps_run);
+    println!(
+        "trained {} epochs ({} steps) on {device:?}",
+        report.epochs_run, report.steps_run
+    );
     println!("checkpoint: {}", report.last_checkpoint.display());
-    println!("losses:     {} and {}", report.losses_csv.display(), report.losses_png.display());
+    println!(
+        "losses:     {} and {}",
+        report.losses_csv.display(),
+        report.losses_png.display()
+    );
     println!("samples:    {}", report.samples_dir.display());
     Ok(())
 }

@@ -166,10 +166,22 @@ impl Discriminator {
             params.push((format!("vbn{block}.gamma"), vbn.gamma.shallow_clone()));
             params.push((format!("vbn{block}.beta"), vbn.beta.shallow_clone()));
         }
-        params.push(("conv_final.weight".into(), self.conv_final.weight.shallow_clone()));
-        params.push(("conv_final.bias".into(), self.conv_final.bias.shallow_clone()));
-        params.push(("fully_connected.weight".into(), self.fully_connected.weight.shallow_clone()));
-        params.push(("fully_connected.bias".into(), self.fully_connected.bias.shallow_clone()));
+        params.push((
+            "conv_final.weight".into(),
+            self.conv_final.weight.shallow_clone(),
+        ));
+        params.push((
+            "conv_final.bias".into(),
+            self.conv_final.bias.shallow_clone(),
+        ));
+        params.push((
+            "fully_connected.weight".into(),
+            self.fully_connected.weight.shallow_clone(),
+        ));
+        params.push((
+            "fully_connected.bias".into(),
+            self.fully_connected.bias.shallow_clone(),
+        ));
         params
     }
 
@@ -274,7 +286,10 @@ impl Discriminator {
         for (index, stats) in self.frozen.iter().flatten().enumerate() {
             let block = index + 1;
             buffers.push((format!("vbn{block}.ref_mean"), stats.mean.shallow_clone()));
-            buffers.push((format!("vbn{block}.ref_mean_sq"), stats.mean_sq.shallow_clone()));
+            buffers.push((
+                format!("vbn{block}.ref_mean_sq"),
+                stats.mean_sq.shallow_clone(),
+            ));
             let count = Tensor::f_from_slice(&[stats.count])?.f_reshape([] as [i64; 0])?;
             buffers.push((format!("vbn{block}.ref_count"), count));
         }

@@ -110,7 +110,10 @@ impl Generator {
             params.push((format!("{name}.bias"), deconv.bias.shallow_clone()));
             params.push((format!("{name}_nl.weight"), nl.weight.shallow_clone()));
         }
-        params.push(("dec_final.weight".into(), self.dec_final.weight.shallow_clone()));
+        params.push((
+            "dec_final.weight".into(),
+            self.dec_final.weight.shallow_clone(),
+        ));
         params.push(("dec_final.bias".into(), self.dec_final.bias.shallow_clone()));
         params
     }
@@ -148,7 +151,10 @@ impl Generator {
         if size[1] != 1 || size[2] != WINDOW {
             bail!("generator input: expected shape [B, 1, {WINDOW}], got {size:?}");
         }
-        ensure!(size[0] > 0, "generator input: the batch is empty, shape {size:?}");
+        ensure!(
+            size[0] > 0,
+            "generator input: the batch is empty, shape {size:?}"
+        );
         expect_like("generator input", x, &self.dec_final.weight)?;
 
         let expected_z = [size[0], LATENT_SHAPE[0], LATENT_SHAPE[1]];

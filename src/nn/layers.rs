@@ -85,7 +85,11 @@ pub fn conv_transpose1d<'a, T: Borrow<Path<'a>>>(vs: T, spec: ConvSpec) -> Resul
 }
 
 /// Builds a `Linear` under `vs` with PyTorch's default initialization.
-pub fn linear<'a, T: Borrow<Path<'a>>>(vs: T, in_features: i64, out_features: i64) -> Result<Linear> {
+pub fn linear<'a, T: Borrow<Path<'a>>>(
+    vs: T,
+    in_features: i64,
+    out_features: i64,
+) -> Result<Linear> {
     let (weight, bias) = default_init(vs.borrow(), &[out_features, in_features], out_features)?;
     Ok(Linear { weight, bias })
 }

@@ -332,7 +332,12 @@ impl VirtualBatchNorm1d {
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
-        expect_rank("VirtualBatchNorm1d input", x, 3, "[batch, channels, length]")?;
+        expect_rank(
+            "VirtualBatchNorm1d input",
+            x,
+            3,
+            "[batch, channels, length]",
+        )?;
         let size = x.size();
         if size[1] != self.num_features {
             bail!(
@@ -368,7 +373,11 @@ impl VirtualBatchNorm1d {
                     self.num_features
                 );
             }
-            expect_like(&format!("VirtualBatchNorm1d reference {name}"), tensor, &like)?;
+            expect_like(
+                &format!("VirtualBatchNorm1d reference {name}"),
+                tensor,
+                &like,
+            )?;
         }
         ensure!(
             stats.count > 0,
@@ -455,7 +464,12 @@ pub(crate) fn python_float_repr(value: f64) -> String {
         };
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+        return if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        }
+        .into();
     }
 
     let scientific = format!("{value:e}");

@@ -23,7 +23,10 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// Bit-identical values.
-    pub const EXACT: Self = Self { atol: 0.0, rtol: 0.0 };
+    pub const EXACT: Self = Self {
+        atol: 0.0,
+        rtol: 0.0,
+    };
 }
 
 impl fmt::Display for Tolerance {
@@ -110,7 +113,10 @@ pub fn compare_summary(
         ));
     }
     if expected.len() < 3 {
-        bail!("case {case}: summary of {tensor} has {} values, fewer than 3", expected.len());
+        bail!(
+            "case {case}: summary of {tensor} has {} values, fewer than 3",
+            expected.len()
+        );
     }
 
     // A sum of n terms, each off by at most atol + rtol·|t|, is off by at
@@ -121,9 +127,27 @@ pub fn compare_summary(
         atol: tolerance.atol * n.max(1.0) + (tolerance.rtol + SUM_ORDER_RTOL) * scale,
         rtol: 0.0,
     };
-    let sums = compare_values(case, tensor, &actual_summary[..1], &expected[..1], sums_tolerance)?;
-    let abs_sum = compare_values(case, tensor, &actual_summary[2..3], &expected[2..3], sums_tolerance)?;
-    let samples = compare_values(case, tensor, &actual_summary[3..], &expected[3..], tolerance)?;
+    let sums = compare_values(
+        case,
+        tensor,
+        &actual_summary[..1],
+        &expected[..1],
+        sums_tolerance,
+    )?;
+    let abs_sum = compare_values(
+        case,
+        tensor,
+        &actual_summary[2..3],
+        &expected[2..3],
+        sums_tolerance,
+    )?;
+    let samples = compare_values(
+        case,
+        tensor,
+        &actual_summary[3..],
+        &expected[3..],
+        tolerance,
+    )?;
     let square_sum_tolerance = Tolerance {
         atol: 0.0,
         rtol: 4.0 * tolerance.rtol.max(tolerance.atol) + SUM_ORDER_RTOL,

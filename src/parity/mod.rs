@@ -37,7 +37,8 @@ pub fn find_cases(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn collect_npz(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
         if path.is_dir() {

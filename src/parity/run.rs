@@ -82,7 +82,10 @@ fn replay_vbn(case: &Case, options: RunOptions) -> Result<Replay> {
             leaves.insert("ref_x".into(), ref_x);
             outputs.insert("ref_out".into(), reference.out);
             outputs.insert("ref_mean".into(), reference.stats.mean.shallow_clone());
-            outputs.insert("ref_mean_sq".into(), reference.stats.mean_sq.shallow_clone());
+            outputs.insert(
+                "ref_mean_sq".into(),
+                reference.stats.mean_sq.shallow_clone(),
+            );
             Some(reference.stats)
         }
         false => None,
@@ -136,7 +139,8 @@ fn replay_generator(case: &Case, options: RunOptions) -> Result<Replay> {
     case.expect_configs(&["init_seed", "train", "dropout_seed"])?;
     let kind = case.kind()?;
 
-    let (vs, generator, seeded) = build(case, kind, options.device, |vs| Generator::new(vs.root()))?;
+    let (vs, generator, seeded) =
+        build(case, kind, options.device, |vs| Generator::new(vs.root()))?;
 
     let x = case.input_on("x", options.device)?;
     let z = case.input_on("z", options.device)?;
@@ -154,7 +158,14 @@ fn replay_generator(case: &Case, options: RunOptions) -> Result<Replay> {
 }
 
 /// Config entries of cases with VBN layers.
-const VBN_CONFIGS: [&str; 6] = ["eps", "init_seed", "train", "dropout_seed", "variant", "stable"];
+const VBN_CONFIGS: [&str; 6] = [
+    "eps",
+    "init_seed",
+    "train",
+    "dropout_seed",
+    "variant",
+    "stable",
+];
 
 /// The VBN configuration of a case: `config.eps` (default 1e-5),
 /// `config.variant` (0 reference, 1 TensorFlow SEGAN, 2 Salimans et al.),
@@ -172,7 +183,10 @@ fn vbn_config(case: &Case, options: RunOptions) -> Result<VbnConfig> {
     let stable = match case.config_int("stable")? {
         None | Some(0) => false,
         Some(1) => true,
-        Some(other) => bail!("case {}: config.stable must be 0 or 1, got {other}", case.name),
+        Some(other) => bail!(
+            "case {}: config.stable must be 0 or 1, got {other}",
+            case.name
+        ),
     };
     Ok(VbnConfig {
         eps: case.config_float("eps")?.unwrap_or(1e-5),
@@ -228,11 +242,18 @@ fn load_params(case: &Case, vs: &VarStore) -> Result<()> {
                 variable.size()
             );
         }
-        tch::no_grad(|| variable.shallow_clone().f_copy_(&value.f_to_kind(variable.kind())?))?;
+        tch::no_grad(|| {
+            variable
+                .shallow_clone()
+                .f_copy_(&value.f_to_kind(variable.kind())?)
+        })?;
     }
     for name in case.params.keys() {
         if !variables.contains_key(name) {
-            bail!("case {}: param.{name} is not a parameter of the module", case.name);
+            bail!(
+                "case {}: param.{name} is not a parameter of the module",
+                case.name
+            );
         }
     }
     Ok(())
@@ -242,7 +263,10 @@ fn train_mode(case: &Case) -> Result<bool> {
     match case.config_int("train")? {
         None | Some(1) => Ok(true),
         Some(0) => Ok(false),
-        Some(other) => bail!("case {}: config.train must be 0 or 1, got {other}", case.name),
+        Some(other) => bail!(
+            "case {}: config.train must be 0 or 1, got {other}",
+            case.name
+        ),
     }
 }
 
@@ -296,7 +320,10 @@ fn backward(case: &Case, replay: &Replay) -> Result<()> {
     }
     match loss {
         Some(loss) if loss.requires_grad() => Ok(loss.f_backward()?),
-        Some(_) => bail!("case {}: no output depends on a tensor with gradients", case.name),
+        Some(_) => bail!(
+            "case {}: no output depends on a tensor with gradients",
+            case.name
+        ),
         None if case.grads.is_empty() && case.summary_grads.is_empty() => Ok(()),
         None => bail!(
             "case {}: gradients are stored but no upstream.* array defines the loss",
@@ -339,7 +366,13 @@ fn compare_all(case: &Case, replay: &Replay, formula: Formula) -> Result<Vec<Com
     };
 
     let output_lookup = |name: &str| replay.outputs.get(name).map(Tensor::shallow_clone);
-    compare("output", &case.outputs, &case.summary_outputs, &output_lookup, tolerance)?;
+    compare(
+        "output",
+        &case.outputs,
+        &case.summary_outputs,
+        &output_lookup,
+        tolerance,
+    )?;
 
     let grad_lookup = |name: &str| {
         replay
@@ -348,13 +381,25 @@ fn compare_all(case: &Case, replay: &Replay, formula: Formula) -> Result<Vec<Com
             .map(Tensor::grad)
             .filter(Tensor::defined)
     };
-    compare("grad", &case.grads, &case.summary_grads, &grad_lookup, tolerance)?;
+    compare(
+        "grad",
+        &case.grads,
+        &case.summary_grads,
+        &grad_lookup,
+        tolerance,
+    )?;
 
     // Loaded parameters equal the stored ones by construction; seeded ones
     // test the initialization.
     if replay.seeded {
         let param_lookup = |name: &str| variables.get(name).map(Tensor::shallow_clone);
-        compare("param", &case.params, &case.summary_params, &param_lookup, SEEDED_INIT)?;
+        compare(
+            "param",
+            &case.params,
+            &case.summary_params,
+            &param_lookup,
+            SEEDED_INIT,
+        )?;
     }
 
     Ok(results)

@@ -11,8 +11,8 @@
 use tch::Kind;
 
 use super::case::Module;
-use crate::nn::Formula;
 use super::compare::Tolerance;
+use crate::nn::Formula;
 
 /// VBN in float32. Outputs are O(1) normalized values; the fused formula
 /// rounds `gamma / std` once instead of dividing every element, a few

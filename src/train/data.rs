@@ -21,7 +21,9 @@ pub fn load_batch(dataset: &WindowDataset, indices: &[usize], device: Device) ->
         data.extend(pre_emphasis(&noisy, EMPHASIS));
     }
     let shape = [indices.len() as i64, 2, WINDOW as i64];
-    Ok(Tensor::f_from_slice(&data)?.f_reshape(shape)?.f_to_device(device)?)
+    Ok(Tensor::f_from_slice(&data)?
+        .f_reshape(shape)?
+        .f_to_device(device)?)
 }
 
 /// Draws the reference batch: `size` windows chosen uniformly with
@@ -29,7 +31,9 @@ pub fn load_batch(dataset: &WindowDataset, indices: &[usize], device: Device) ->
 /// `np.random.choice`, from a generator seeded with `seed`.
 pub fn reference_indices(dataset_len: usize, size: usize, seed: u64) -> Vec<usize> {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..size).map(|_| rng.random_range(0..dataset_len)).collect()
+    (0..size)
+        .map(|_| rng.random_range(0..dataset_len))
+        .collect()
 }
 
 /// The window order of `epoch` (1-based): a shuffle seeded by the run's seed

@@ -78,10 +78,17 @@ struct Nets {
 /// Trains SEGAN as configured, writing one checkpoint per epoch.
 pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     validate(config)?;
-    let dataset = WindowDataset::open(&config.data_dir)
-        .with_context(|| format!("cannot open the training windows in {}", config.data_dir.display()))?;
+    let dataset = WindowDataset::open(&config.data_dir).with_context(|| {
+        format!(
+            "cannot open the training windows in {}",
+            config.data_dir.display()
+        )
+    })?;
     if dataset.is_empty() {
-        bail!("{} contains no training windows; run `segan prepare` first", config.data_dir.display());
+        bail!(
+            "{} contains no training windows; run `segan prepare` first",
+            config.data_dir.display()
+        );
     }
 
     let checkpoints = config.out_dir.join("checkpoints");
@@ -95,7 +102,8 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     let mut nets = build_nets(config)?;
     let (first_epoch, mut rows) = resume_point(config, &checkpoints, &losses_csv, &mut nets)?;
 
-    let reference_indices = data::reference_indices(dataset.len(), config.reference_size, config.seed);
+    let reference_indices =
+        data::reference_indices(dataset.len(), config.reference_size, config.seed);
     let reference = data::load_batch(&dataset, &reference_indices, config.device)?;
     let sample = data::load_batch(&dataset, &[0], config.device)?;
     let sample_z = seeded_normal([1, 1024, 8], config.seed, config.device)?;
@@ -105,7 +113,9 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     for epoch in first_epoch..=config.epochs {
         let order = data::epoch_order(dataset.len(), config.seed, epoch);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
-        let steps = config.max_steps_per_epoch.map_or(batches.len(), |max| max.min(batches.len()));
+        let steps = config
+            .max_steps_per_epoch
+            .map_or(batches.len(), |max| max.min(batches.len()));
         let bar = progress_bar(config.progress, steps, epoch, config.epochs);
 
         tch::manual_seed(config.seed as i64 ^ (epoch as i64) << 20);
@@ -122,7 +132,11 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
                     describe_checkpoint(&last_checkpoint)
                 );
             }
-            bar.set_message(format!("D {:.4}  G {:.4}", losses.d_loss(), losses.g_loss()));
+            bar.set_message(format!(
+                "D {:.4}  G {:.4}",
+                losses.d_loss(),
+                losses.g_loss()
+            ));
             bar.inc(1);
             if bar.is_hidden() {
                 log::info!(
@@ -151,7 +165,12 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
         )?;
         record::write_csv(&losses_csv, &rows)?;
         record::plot(&losses_png, &rows)?;
-        save_sample(&nets.generator, &sample, &sample_z, &samples_dir.join(format!("epoch-{epoch}.wav")))?;
+        save_sample(
+            &nets.generator,
+            &sample,
+            &sample_z,
+            &samples_dir.join(format!("epoch-{epoch}.wav")),
+        )?;
         log::info!("epoch {epoch}: checkpoint {}", last_checkpoint.display());
     }
 
@@ -188,7 +207,8 @@ fn build_nets(config: &TrainConfig) -> Result<Nets> {
 
     let g_params = generator.named_parameters();
     let d_params = discriminator.named_parameters();
-    let params = |named: &[(String, Tensor)]| named.iter().map(|(_, t)| t.shallow_clone()).collect();
+    let params =
+        |named: &[(String, Tensor)]| named.iter().map(|(_, t)| t.shallow_clone()).collect();
     let g_optimizer = Optimizer::new(config.optimizer, params(&g_params))?;
     let d_optimizer = Optimizer::new(config.optimizer, params(&d_params))?;
     Ok(Nets {
@@ -225,9 +245,15 @@ fn resume_point(
 
     let path = state::checkpoint_path(checkpoints, epoch);
     let value = state::load(&path)?;
-    let state_dict = |key: &str| crate::checkpoint::StateDict::from_value(value.get(key).expect("checked by load"));
+    let state_dict = |key: &str| {
+        crate::checkpoint::StateDict::from_value(value.get(key).expect("checked by load"))
+    };
     state::restore_params(&nets.g_params, &state_dict("generator")?, "generator")?;
-    state::restore_params(&nets.d_params, &state_dict("discriminator")?, "discriminator")?;
+    state::restore_params(
+        &nets.d_params,
+        &state_dict("discriminator")?,
+        "discriminator",
+    )?;
     nets.g_optimizer
         .load_state_dict(value.get("g_optimizer").expect("checked by load"))
         .context("cannot restore the generator's optimizer")?;
@@ -261,7 +287,10 @@ fn train_step(
 
     nets.d_optimizer.zero_grad()?;
     let clean_scores = nets.discriminator.forward(batch, reference)?;
-    let d_clean = clean_scores.f_sub_scalar(1.0)?.f_square()?.f_mean(Kind::Float)?;
+    let d_clean = clean_scores
+        .f_sub_scalar(1.0)?
+        .f_square()?
+        .f_mean(Kind::Float)?;
     d_clean.f_backward()?;
 
     let generated = tch::no_grad(|| nets.generator.forward(&noisy, &z))?;
@@ -275,7 +304,11 @@ fn train_step(
     let generated = nets.generator.forward(&noisy, &z)?;
     let fake_pair = Tensor::f_cat(&[&generated, &noisy], 1)?;
     let scores = nets.discriminator.forward(&fake_pair, reference)?;
-    let g_adversarial = scores.f_sub_scalar(1.0)?.f_square()?.f_mean(Kind::Float)?.f_mul_scalar(0.5)?;
+    let g_adversarial = scores
+        .f_sub_scalar(1.0)?
+        .f_square()?
+        .f_mean(Kind::Float)?
+        .f_mul_scalar(0.5)?;
     let g_l1 = generated
         .f_sub(&clean)?
         .f_abs()?

@@ -105,7 +105,14 @@ impl Optimizer {
         Ok(())
     }
 
-    fn adam_update(&mut self, index: usize, grad: &Tensor, lr: f64, beta1: f64, beta2: f64) -> Result<()> {
+    fn adam_update(
+        &mut self,
+        index: usize,
+        grad: &Tensor,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+    ) -> Result<()> {
         let step = self.step as f64;
         let exp_avg = &mut self.first[index];
         let _ = exp_avg.f_lerp_(grad, 1.0 - beta1)?;
@@ -134,11 +141,20 @@ impl Optimizer {
             let mut entry = vec![(Value::Str("step".into()), Value::Tensor(step))];
             match self.kind {
                 OptimizerKind::RmsProp { .. } => {
-                    entry.push((Value::Str("square_avg".into()), cpu_tensor(&self.first[index])?));
+                    entry.push((
+                        Value::Str("square_avg".into()),
+                        cpu_tensor(&self.first[index])?,
+                    ));
                 }
                 OptimizerKind::Adam { .. } => {
-                    entry.push((Value::Str("exp_avg".into()), cpu_tensor(&self.first[index])?));
-                    entry.push((Value::Str("exp_avg_sq".into()), cpu_tensor(&self.second[index])?));
+                    entry.push((
+                        Value::Str("exp_avg".into()),
+                        cpu_tensor(&self.first[index])?,
+                    ));
+                    entry.push((
+                        Value::Str("exp_avg_sq".into()),
+                        cpu_tensor(&self.second[index])?,
+                    ));
                 }
             }
             state.push((Value::Int(index as i64), Value::Dict(entry)));
@@ -224,7 +240,9 @@ impl Optimizer {
                         target.size()
                     );
                 }
-                let converted = tensor.f_to_device(target.device())?.f_to_kind(target.kind())?;
+                let converted = tensor
+                    .f_to_device(target.device())?
+                    .f_to_kind(target.kind())?;
                 tch::no_grad(|| target.f_copy_(&converted))?;
             }
         }
@@ -244,6 +262,8 @@ fn read_step(entry: &Value) -> Result<i64> {
 
 fn cpu_tensor(t: &Tensor) -> Result<Value> {
     Ok(Value::Tensor(
-        t.f_detach()?.f_to_device(tch::Device::Cpu)?.f_to_kind(Kind::Float)?,
+        t.f_detach()?
+            .f_to_device(tch::Device::Cpu)?
+            .f_to_kind(Kind::Float)?,
     ))
 }

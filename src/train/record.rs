@@ -67,15 +67,20 @@ pub fn write_csv(path: &Path, rows: &[StepLosses]) -> Result<()> {
 
 /// Reads a log written by [`write_csv`].
 pub fn read_csv(path: &Path) -> Result<Vec<StepLosses>> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
-        bail!("{}: not a loss log (expected the header {HEADER:?})", path.display());
+        bail!(
+            "{}: not a loss log (expected the header {HEADER:?})",
+            path.display()
+        );
     }
     lines
         .enumerate()
         .map(|(index, line)| {
-            parse_row(line).with_context(|| format!("{}: invalid row {}", path.display(), index + 2))
+            parse_row(line)
+                .with_context(|| format!("{}: invalid row {}", path.display(), index + 2))
         })
         .collect()
 }
@@ -101,7 +106,8 @@ pub fn plot(path: &Path, rows: &[StepLosses]) -> Result<()> {
         return Ok(());
     }
     let temporary = path.with_extension("png.partial.png");
-    draw(&temporary, rows).map_err(|error| anyhow::anyhow!("cannot draw {}: {error}", path.display()))?;
+    draw(&temporary, rows)
+        .map_err(|error| anyhow::anyhow!("cannot draw {}: {error}", path.display()))?;
     fs::rename(&temporary, path)
         .with_context(|| format!("cannot move the plot into {}", path.display()))?;
     Ok(())
@@ -111,8 +117,16 @@ fn draw(path: &Path, rows: &[StepLosses]) -> std::result::Result<(), Box<dyn std
     let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
     root.fill(&WHITE)?;
 
-    let d: Vec<(f64, f64)> = rows.iter().enumerate().map(|(i, r)| (i as f64, r.d_loss())).collect();
-    let g: Vec<(f64, f64)> = rows.iter().enumerate().map(|(i, r)| (i as f64, r.g_loss())).collect();
+    let d: Vec<(f64, f64)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as f64, r.d_loss()))
+        .collect();
+    let g: Vec<(f64, f64)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as f64, r.g_loss()))
+        .collect();
     let max = d.iter().chain(&g).map(|&(_, y)| y).fold(1e-6, f64::max) * 1.05;
 
     let mut chart = ChartBuilder::on(&root)

@@ -60,7 +60,10 @@ pub fn save(dir: &Path, state: &TrainingState) -> Result<PathBuf> {
     let key = |name: &str| Value::Str(name.to_owned());
     let value = Value::Dict(vec![
         (key("generator"), state_dict_of(state.generator)?.to_value()),
-        (key("discriminator"), state_dict_of(state.discriminator)?.to_value()),
+        (
+            key("discriminator"),
+            state_dict_of(state.discriminator)?.to_value(),
+        ),
         (key("g_optimizer"), state.g_optimizer.state_dict()?),
         (key("d_optimizer"), state.d_optimizer.state_dict()?),
         (key("epoch"), Value::Int(state.epoch as i64)),
@@ -74,7 +77,11 @@ pub fn save(dir: &Path, state: &TrainingState) -> Result<PathBuf> {
 
 /// Copies the values of `state_dict` into `params` (strict: every key, no
 /// extra key, same shapes).
-pub fn restore_params(params: &[(String, Tensor)], state_dict: &StateDict, what: &str) -> Result<()> {
+pub fn restore_params(
+    params: &[(String, Tensor)],
+    state_dict: &StateDict,
+    what: &str,
+) -> Result<()> {
     let mut problems = Vec::new();
     for (name, param) in params {
         match state_dict.get(name) {
@@ -103,10 +110,20 @@ pub fn restore_params(params: &[(String, Tensor)], state_dict: &StateDict, what:
 
 /// Reads a checkpoint written by [`save`].
 pub fn load(path: &Path) -> Result<Value> {
-    let value = checkpoint::load(path).with_context(|| format!("cannot read {}", path.display()))?;
-    for key in ["generator", "discriminator", "g_optimizer", "d_optimizer", "epoch"] {
+    let value =
+        checkpoint::load(path).with_context(|| format!("cannot read {}", path.display()))?;
+    for key in [
+        "generator",
+        "discriminator",
+        "g_optimizer",
+        "d_optimizer",
+        "epoch",
+    ] {
         if value.get(key).is_none() {
-            bail!("{}: not a training checkpoint (no {key:?} entry)", path.display());
+            bail!(
+                "{}: not a training checkpoint (no {key:?} entry)",
+                path.display()
+            );
         }
     }
     Ok(value)

@@ -21,7 +21,10 @@ pub fn cpu_cases(prefix: &str) -> Vec<PathBuf> {
                 .is_some_and(|name| name.starts_with(prefix))
         })
         .collect();
-    assert!(!cases.is_empty(), "no fixtures/cpu/{prefix}*.npz cases found");
+    assert!(
+        !cases.is_empty(),
+        "no fixtures/cpu/{prefix}*.npz cases found"
+    );
     cases
 }
 
@@ -32,7 +35,11 @@ pub fn assert_cases_pass(cases: &[PathBuf], options: RunOptions) {
     for path in cases {
         let rows: Vec<Comparison> = run_case_file(path, options)
             .unwrap_or_else(|error| panic!("{}: {error:#}", path.display()));
-        assert!(!rows.is_empty(), "{}: no tensor was compared", path.display());
+        assert!(
+            !rows.is_empty(),
+            "{}: no tensor was compared",
+            path.display()
+        );
         compared += rows.len();
         for row in rows.iter().filter(|row| !row.pass) {
             failures.push(format!(
@@ -47,5 +54,9 @@ pub fn assert_cases_pass(cases: &[PathBuf], options: RunOptions) {
         }
     }
     assert!(compared > 0);
-    assert!(failures.is_empty(), "parity failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "parity failures:\n{}",
+        failures.join("\n")
+    );
 }
