@@ -15,7 +15,7 @@
 # both sides see similar machine load. Settings (environment variables):
 #   BENCH_THREADS        intra-op threads on both sides (default: nproc)
 #   BENCH_SECTIONS       sections to run (default: "vbn net enhance")
-#   BENCH_VBN_ROUNDS     rounds of the VBN benchmark (default: 3)
+#   BENCH_VBN_ROUNDS     rounds of the VBN benchmark (default: 5)
 #   BENCH_NET_ROUNDS     rounds of the network benchmark (default: 3)
 #   BENCH_ENHANCE_ROUNDS rounds of the enhancement benchmark (default: 2)
 #   BENCH_ENHANCE_SECONDS length of the test recording (default: 30)
@@ -29,7 +29,7 @@ cd "$root"
 
 threads=${BENCH_THREADS:-$(nproc)}
 sections=${BENCH_SECTIONS:-"vbn net enhance"}
-vbn_rounds=${BENCH_VBN_ROUNDS:-3}
+vbn_rounds=${BENCH_VBN_ROUNDS:-5}
 net_rounds=${BENCH_NET_ROUNDS:-3}
 enhance_rounds=${BENCH_ENHANCE_ROUNDS:-2}
 enhance_seconds=${BENCH_ENHANCE_SECONDS:-30}
@@ -85,36 +85,56 @@ vbn_cases=("50,32,8192 2 5 $threads" "8,2048,8 20 200 $threads")
 if ((threads != 1)); then
     vbn_cases+=("8,2048,8 20 200 1")
 fi
+# Rust and PyTorch alternate, so that the PyTorch reference runs right next
+# to the rows it is compared with. "fused-stable" is the Fused formula with
+# two-pass variances (`VbnConfig::stable`).
+vbn_implementations=(rust:reference torch:reference rust:fused torch:batch_norm rust:fused-stable)
+
+# Runs one VBN measurement: $1 is an entry of vbn_implementations, the rest
+# are the shape and timing options.
+measure_vbn() {
+    local implementation=$1 shape=$2
+    shift 2
+    case $implementation in
+        rust:reference) measure "$rust_bench" "$@" vbn --shape "$shape" --formula reference ;;
+        rust:fused) measure "$rust_bench" "$@" vbn --shape "$shape" --formula fused ;;
+        rust:fused-stable) measure "$rust_bench" "$@" vbn --shape "$shape" --formula fused --stable ;;
+        torch:*) measure "$python" "$reference_bench" vbn "$@" --shape "$shape" --impl "${implementation#torch:}" ;;
+    esac
+}
+
 if section_enabled vbn; then
     for round in $(seq "$vbn_rounds"); do
         echo "bench: VBN round $round of $vbn_rounds" >&2
         for entry in "${vbn_cases[@]}"; do
             read -r shape warmup iters case_threads <<<"$entry"
-            timing=(--threads "$case_threads" --warmup "$warmup" --iters "$iters")
-            for formula in reference fused; do
-                measure "$rust_bench" "${timing[@]}" vbn --shape "$shape" --formula "$formula"
-            done
-            # The Fused formula with two-pass variances (`VbnConfig::stable`).
-            measure "$rust_bench" "${timing[@]}" vbn --shape "$shape" --formula fused --stable
-            for impl in reference batch_norm; do
-                measure "$python" "$reference_bench" vbn "${timing[@]}" --shape "$shape" --impl "$impl"
+            for implementation in "${vbn_implementations[@]}"; do
+                measure_vbn "$implementation" "$shape" --threads "$case_threads" \
+                    --warmup "$warmup" --iters "$iters"
             done
         done
     done
 fi
 
 # ---------------------------------------------------------------------------
-# Networks: one training-style step of each, batch 8 (reference batch 8).
+# Networks: one training-style step of each, batch 8 (reference batch 8), at
+# the chosen thread count and, when that is not 1, single-threaded too: with
+# one thread a process loses less time when other programs take a core.
+net_threads=("$threads")
+if ((threads != 1)); then
+    net_threads+=(1)
+fi
 if section_enabled net; then
-    timing=(--threads "$threads" --warmup 1 --iters 3)
     for round in $(seq "$net_rounds"); do
         echo "bench: network round $round of $net_rounds" >&2
-        for formula in reference fused; do
-            measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula "$formula"
+        for case_threads in "${net_threads[@]}"; do
+            timing=(--threads "$case_threads" --warmup 1 --iters 3)
+            measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula reference
+            measure "$python" "$reference_bench" discriminator "${timing[@]}" --batch 8 --ref-batch 8
+            measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula fused
+            measure "$rust_bench" "${timing[@]}" generator --batch 8
+            measure "$python" "$reference_bench" generator "${timing[@]}" --batch 8
         done
-        measure "$python" "$reference_bench" discriminator "${timing[@]}" --batch 8 --ref-batch 8
-        measure "$rust_bench" "${timing[@]}" generator --batch 8
-        measure "$python" "$reference_bench" generator "${timing[@]}" --batch 8
     done
 fi
 

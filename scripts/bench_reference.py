@@ -331,6 +331,21 @@ def fmt_mib(kb_values):
 
 # The implementation every ratio divides, per case: the PyTorch eager code.
 BASELINE = "torch-reference"
+# Row order within a case; implementations not listed follow in run order.
+IMPL_ORDER = [
+    "rust-reference",
+    "rust-fused",
+    "rust-fused-stable",
+    "rust",
+    "rust-batch16",
+    "rust-batch1",
+    "torch-reference",
+    "torch-batch_norm",
+]
+
+
+def impl_rank(impl):
+    return IMPL_ORDER.index(impl) if impl in IMPL_ORDER else len(IMPL_ORDER)
 
 
 def report(args):
@@ -371,9 +386,9 @@ def report(args):
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for label in labels:
         baseline = groups.get((label, BASELINE))
-        for (case, impl), group in groups.items():
-            if case != label:
-                continue
+        rows = [(impl, group) for (case, impl), group in groups.items() if case == label]
+        rows.sort(key=lambda row: impl_rank(row[0]))
+        for impl, group in rows:
             median = statistics.median(group["times"])
             fastest = min(group["times"])
             cpu = statistics.median(group["cpu_times"]) if group["cpu_times"] else None
