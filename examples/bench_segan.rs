@@ -1,7 +1,7 @@
-//! Timing binary behind `scripts/bench.sh`: times one training-style step
+//! Timing binary behind `scripts/bench.sh`. It times one training-style step
 //! (forward and backward) of `VirtualBatchNorm1d`, the discriminator or the
-//! generator on the CPU, and prints one JSON line with the wall-clock and
-//! CPU time of every timed iteration in seconds and the process's resident
+//! generator on the CPU. It prints one JSON line with the wall-clock and CPU
+//! time of every timed iteration, in seconds, and the process's resident
 //! memory.
 //!
 //! `scripts/bench_reference.py` times the PyTorch code the same way and

@@ -8,11 +8,14 @@
 # Sections: vbn (VirtualBatchNorm1d forward+backward), net (discriminator and
 # generator steps, with peak memory) and enhance (a 30-second recording with
 # `segan enhance` against the PyTorch window-by-window loop). The enhance
-# section is skipped, with a message, while `segan enhance --help` fails.
+# section is skipped, with a message, when `segan enhance --help` fails or
+# lacks a flag that the script passes.
 #
 # Every measurement runs in its own process, so that each peak resident set
 # size belongs to one case. Rounds interleave the implementations, so that
-# both sides see similar machine load. Settings (environment variables):
+# both sides see similar machine load.
+#
+# Settings, as environment variables:
 #   BENCH_THREADS        intra-op threads on both sides (default: nproc)
 #   BENCH_SECTIONS       sections to run (default: "vbn net enhance")
 #   BENCH_VBN_ROUNDS     rounds of the VBN benchmark (default: 5)
