@@ -39,7 +39,7 @@ cat <<MSG
 demo: a few training steps leave the generator close to its random
       initialization, so the enhanced file is not yet speech-like and its
       segmental SNR sits near the -10 dB floor; SEGAN trains for tens of
-      thousands of steps (86 epochs of batch 50 in the paper).
+      thousands of steps (86 epochs of batch 50 in the SEGAN PyTorch code).
 demo: outputs
   noisy input:      $data/test/noisy.wav
   clean reference:  $data/test/clean.wav
