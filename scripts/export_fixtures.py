@@ -6,7 +6,7 @@ One case is one .npz file whose name starts with the module (`vbn-`,
     .venv/bin/python scripts/export_fixtures.py --speech DIR --out fixtures/cpu
     .venv/bin/python scripts/export_fixtures.py --speech DIR --out fixtures/cuda --device cuda
 
-DIR holds 48 kHz (or any rate) WAV recordings of speech; scripts/fetch_speech.sh
+DIR contains 48 kHz (or any rate) WAV recordings of speech; scripts/fetch_speech.sh
 provides the ones the committed fixtures were made from.
 """
 

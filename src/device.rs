@@ -52,7 +52,7 @@ impl DeviceChoice {
                 let count = tch::Cuda::device_count();
                 if count <= 0 {
                     bail!(
-                        "CUDA was requested but libtorch sees no GPU \
+                        "CUDA was requested but libtorch finds no GPU \
                          (tch::Cuda::is_available() is false); use --device cpu"
                     );
                 }

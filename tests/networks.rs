@@ -170,7 +170,7 @@ fn discriminator_logits_option_skips_sigmoid() {
 }
 
 #[test]
-fn discriminator_eval_mode_is_deterministic_and_train_mode_is_not() {
+fn discriminator_dropout_follows_mode() {
     let _generator = segan::rng::lock_global_generator();
     let (_vs, mut disc) = discriminator(DiscriminatorOutput::Sigmoid);
     let (x, reference) = (windows(2, 2), windows(2, 2));

@@ -51,7 +51,7 @@ pub fn main() -> std::process::ExitCode {
 }
 
 /// Drops the C++ stack trace that libtorch appends to its error messages
-/// (the lines from "Exception raised from" on), which says nothing to a user.
+/// (the lines from "Exception raised from" on), which means nothing to a user.
 pub(crate) fn without_backtrace(message: &str) -> String {
     let mut kept = Vec::new();
     for line in message.lines() {

@@ -146,7 +146,7 @@ impl Discriminator {
         self.train = train;
     }
 
-    /// Whether dropout is active.
+    /// Returns whether dropout is active.
     pub fn is_training(&self) -> bool {
         self.train
     }
@@ -260,7 +260,7 @@ impl Discriminator {
         self.frozen = None;
     }
 
-    /// The frozen reference statistics, one entry per VBN layer, if any.
+    /// Returns the frozen reference statistics, one entry per VBN layer, if any.
     pub fn frozen_stats(&self) -> Option<&[VbnStats]> {
         self.frozen.as_deref()
     }
@@ -278,7 +278,7 @@ impl Discriminator {
         self.forward_with_stats(x, stats)
     }
 
-    /// The frozen statistics as state-dict buffers `vbn{i}.ref_mean`,
+    /// Returns the frozen statistics as state-dict buffers `vbn{i}.ref_mean`,
     /// `vbn{i}.ref_mean_sq` (`[1, C, 1]`) and `vbn{i}.ref_count` (0-d int64,
     /// the reference batch size); empty when nothing is frozen.
     pub fn named_buffers(&self) -> Result<Vec<(String, Tensor)>> {

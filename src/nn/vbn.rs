@@ -31,8 +31,8 @@ use tch::{nn::Path, Kind, Tensor};
 
 use super::check::{expect_like, expect_rank};
 
-/// How the forward pass is evaluated. Both give the same values up to float
-/// rounding.
+/// Evaluation strategy of the forward pass. Both strategies give the same
+/// values up to float rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Formula {
     /// The Python's operations in the Python's order, which reproduces
@@ -215,12 +215,12 @@ impl VirtualBatchNorm1d {
         self.num_features
     }
 
-    /// The `eps` added to the variance.
+    /// Returns the `eps` added to the variance.
     pub fn eps(&self) -> f64 {
         self.config.eps
     }
 
-    /// The configuration this layer was built with.
+    /// Returns the configuration this layer was built with.
     pub fn config(&self) -> VbnConfig {
         self.config
     }

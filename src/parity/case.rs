@@ -171,7 +171,7 @@ impl Case {
         Ok(Some(value.f_double_value(&[])?))
     }
 
-    /// Fails when the case holds config entries other than `allowed`.
+    /// Fails when the case contains config entries other than `allowed`.
     pub fn expect_configs(&self, allowed: &[&str]) -> Result<()> {
         for key in self.configs.keys() {
             if !allowed.contains(&key.as_str()) {
@@ -184,7 +184,7 @@ impl Case {
         Ok(())
     }
 
-    /// Fails when the case holds inputs other than `allowed`.
+    /// Fails when the case contains inputs other than `allowed`.
     pub fn expect_inputs(&self, allowed: &[&str]) -> Result<()> {
         for key in self.inputs.keys() {
             if !allowed.contains(&key.as_str()) {
@@ -197,7 +197,7 @@ impl Case {
         Ok(())
     }
 
-    /// The input on `device`, with gradients recorded.
+    /// Returns the input on `device`, with gradients recorded.
     pub fn input_on(&self, name: &str, device: Device) -> Result<Tensor> {
         Ok(self
             .input(name)?
@@ -206,7 +206,7 @@ impl Case {
             .set_requires_grad(true))
     }
 
-    /// The floating-point dtype of input `x`, which fixes the module's dtype.
+    /// Returns the floating-point dtype of input `x`, which fixes the module's dtype.
     pub fn kind(&self) -> Result<Kind> {
         let kind = self.input("x")?.kind();
         match kind {

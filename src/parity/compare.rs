@@ -44,12 +44,12 @@ pub struct Comparison {
     pub max_rel: f64,
     pub tolerance: Tolerance,
     pub pass: bool,
-    /// Why the comparison failed before any value was compared, if it did.
+    /// Reason the comparison failed before any value was compared, if it did.
     pub note: Option<String>,
 }
 
 impl Comparison {
-    /// A failed comparison that compared no values (missing gradient, shape
+    /// Builds a failed comparison that compared no values (missing gradient, shape
     /// mismatch).
     pub fn failed(case: &str, tensor: &str, tolerance: Tolerance, note: String) -> Self {
         Self {
@@ -120,7 +120,7 @@ pub fn compare_summary(
     }
 
     // A sum of n terms, each off by at most atol + rtol·|t|, is off by at
-    // most n·atol + rtol·Σ|t|; the sampled count stands in for n.
+    // most n·atol + rtol·Σ|t|; the sampled count is used for n.
     let n = (expected.len() - 3) as f64;
     let scale = expected[2].abs();
     let sums_tolerance = Tolerance {

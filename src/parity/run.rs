@@ -36,7 +36,7 @@ impl Default for RunOptions {
     }
 }
 
-/// What the Rust side produced for a case.
+/// Tensors the Rust side produced for a case.
 struct Replay {
     vs: VarStore,
     outputs: BTreeMap<String, Tensor>,
@@ -167,7 +167,7 @@ const VBN_CONFIGS: [&str; 6] = [
     "stable",
 ];
 
-/// The VBN configuration of a case: `config.eps` (default 1e-5),
+/// Reads the VBN configuration of a case: `config.eps` (default 1e-5),
 /// `config.variant` (0 reference, 1 TensorFlow SEGAN, 2 Salimans et al.),
 /// `config.stable` (0 or 1).
 fn vbn_config(case: &Case, options: RunOptions) -> Result<VbnConfig> {

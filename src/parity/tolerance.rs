@@ -52,7 +52,8 @@ pub const GENERATOR_F32: Tolerance = Tolerance {
 /// `discriminator-train-b4-r3` the reference formula's own float32 rounding
 /// moves `grad.conv1.bias` by 6.5e-3 from a float64 evaluation of the
 /// normalization, while the fused formula stays 2e-5 from it. The bound is
-/// the reference's own error with headroom, not the fused formula's.
+/// the reference's own error with headroom, not the fused formula's
+/// (`scripts/vbn_conditioning.py` measures both).
 pub const DISCRIMINATOR_FUSED_F32: Tolerance = Tolerance {
     atol: 1e-2,
     rtol: 1e-2,

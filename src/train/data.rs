@@ -36,7 +36,7 @@ pub fn reference_indices(dataset_len: usize, size: usize, seed: u64) -> Vec<usiz
         .collect()
 }
 
-/// The window order of `epoch` (1-based): a shuffle seeded by the run's seed
+/// Returns the window order of `epoch` (1-based): a shuffle seeded by the run's seed
 /// and the epoch, so a resumed run visits the windows in the same order.
 pub fn epoch_order(dataset_len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..dataset_len).collect();

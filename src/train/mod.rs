@@ -25,6 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::audio::{de_emphasis, write_wav_f32, WindowDataset, EMPHASIS, SAMPLE_RATE};
+use crate::checkpoint::apply_state_dict;
 use crate::nn::{Discriminator, DiscriminatorConfig, Generator};
 pub use optim::{Optimizer, OptimizerKind};
 use record::StepLosses;
@@ -65,8 +66,8 @@ pub struct TrainReport {
 }
 
 struct Nets {
-    _g_vs: VarStore,
-    _d_vs: VarStore,
+    g_vs: VarStore,
+    d_vs: VarStore,
     generator: Generator,
     discriminator: Discriminator,
     g_params: Vec<(String, Tensor)>,
@@ -212,8 +213,8 @@ fn build_nets(config: &TrainConfig) -> Result<Nets> {
     let g_optimizer = Optimizer::new(config.optimizer, params(&g_params))?;
     let d_optimizer = Optimizer::new(config.optimizer, params(&d_params))?;
     Ok(Nets {
-        _g_vs: g_vs,
-        _d_vs: d_vs,
+        g_vs,
+        d_vs,
         generator,
         discriminator,
         g_params,
@@ -248,12 +249,10 @@ fn resume_point(
     let state_dict = |key: &str| {
         crate::checkpoint::StateDict::from_value(value.get(key).expect("checked by load"))
     };
-    state::restore_params(&nets.g_params, &state_dict("generator")?, "generator")?;
-    state::restore_params(
-        &nets.d_params,
-        &state_dict("discriminator")?,
-        "discriminator",
-    )?;
+    apply_state_dict(&mut nets.g_vs, &state_dict("generator")?, true)
+        .context("cannot restore the generator")?;
+    apply_state_dict(&mut nets.d_vs, &state_dict("discriminator")?, true)
+        .context("cannot restore the discriminator")?;
     nets.g_optimizer
         .load_state_dict(value.get("g_optimizer").expect("checked by load"))
         .context("cannot restore the generator's optimizer")?;

@@ -75,39 +75,6 @@ pub fn save(dir: &Path, state: &TrainingState) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Copies the values of `state_dict` into `params` (strict: every key, no
-/// extra key, same shapes).
-pub fn restore_params(
-    params: &[(String, Tensor)],
-    state_dict: &StateDict,
-    what: &str,
-) -> Result<()> {
-    let mut problems = Vec::new();
-    for (name, param) in params {
-        match state_dict.get(name) {
-            Some(value) if value.size() == param.size() => {
-                let value = value.f_to_device(param.device())?.f_to_kind(param.kind())?;
-                tch::no_grad(|| param.shallow_clone().f_copy_(&value))?;
-            }
-            Some(value) => problems.push(format!(
-                "{name}: shape {:?} in the checkpoint, {:?} in the network",
-                value.size(),
-                param.size()
-            )),
-            None => problems.push(format!("missing key {name}")),
-        }
-    }
-    for name in state_dict.names() {
-        if !params.iter().any(|(key, _)| key == name) {
-            problems.push(format!("unexpected key {name}"));
-        }
-    }
-    if !problems.is_empty() {
-        bail!("cannot load the {what}: {}", problems.join("; "));
-    }
-    Ok(())
-}
-
 /// Reads a checkpoint written by [`save`].
 pub fn load(path: &Path) -> Result<Value> {
     let value =

@@ -10,7 +10,7 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// The CPU cases whose file name starts with `prefix`.
+/// Lists the CPU cases whose file name starts with `prefix`.
 pub fn cpu_cases(prefix: &str) -> Vec<PathBuf> {
     let cases: Vec<PathBuf> = find_cases(&[fixtures().join("cpu")])
         .expect("fixtures/cpu is readable")
