@@ -3,9 +3,9 @@
     .venv/bin/python scripts/vbn_conditioning.py [CASE.npz]
 
 Replays a discriminator fixture case (default: the training case with batch
-4) three times: with the reference formula, with the fused formula
-(`beta + (x - mean) * (gamma / std)`), and with the normalization evaluated
-in float64. It prints the largest difference of `conv1.bias`'s gradient
+4) three times: with the reference formula, with the fused formula (the
+batch-norm kernel route of `Formula::Fused` in src/nn/vbn.rs), and with the
+normalization evaluated in float64. It prints the largest difference of `conv1.bias`'s gradient
 between them; src/parity/tolerance.rs sizes the fused tolerance from it.
 """
 
@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference  # noqa: E402
@@ -23,8 +24,19 @@ REFERENCE_NORMALIZE = reference.VirtualBatchNorm1d.normalize
 
 
 def fused(self, x, mean, mean_sq):
-    std = torch.sqrt(self.eps + mean_sq - mean ** 2)
-    return torch.addcmul(self.beta, x - mean, self.gamma / std)
+    """The Rust `Formula::Fused`: centering, then the batch-norm kernel with
+    constant statistics, whose weight and bias carry the statistics'
+    gradients while keeping the values `gamma` and `beta`."""
+    channels = x.shape[1]
+    variance = self.eps + mean_sq - mean ** 2
+    mean_const, variance_const = mean.detach(), variance.detach()
+    weight, bias = self.gamma, self.beta
+    if mean.requires_grad or variance.requires_grad:
+        r = variance.rsqrt()
+        weight = self.gamma * (r / r.detach())
+        bias = self.beta - (mean - mean_const) * (self.gamma * r.detach()).detach()
+    return F.batch_norm(x - mean_const, torch.zeros(channels), variance_const.view(channels),
+                        weight.view(channels), bias.view(channels), False, 0.0, 0.0)
 
 
 def float64(self, x, mean, mean_sq):
