@@ -3,7 +3,8 @@
 # 1. export CUDA fixtures with PyTorch on the GPU;
 # 2. the CUDA test suite (cargo feature cuda-tests) against them and
 #    against the committed CPU fixtures;
-# 3. `segan parity --device cuda` on both fixture sets;
+# 3. `segan parity --device cuda` on both fixture sets, and with the fused
+#    VBN formula on the CUDA fixtures;
 # 4. two training steps and one enhancement on the GPU.
 # It fails when no GPU is visible.
 set -euo pipefail
@@ -28,6 +29,7 @@ cargo build --release --quiet
 segan="$root/target/release/segan"
 echo "gpu_check: parity on the GPU"
 "$segan" parity --device cuda --failures-only "$work/cuda-fixtures" fixtures/cpu
+"$segan" parity --device cuda --formula fused --failures-only "$work/cuda-fixtures"
 
 echo "gpu_check: training and enhancing on the GPU"
 "$segan" prepare --speech "$speech" --out "$work/data"

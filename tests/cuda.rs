@@ -54,6 +54,18 @@ fn cuda_fixtures_match_pytorch_on_gpu() {
 }
 
 #[test]
+fn cuda_fixtures_match_with_fused_formula() {
+    let device = cuda();
+    common::assert_cases_pass(
+        &cuda_fixtures(),
+        RunOptions {
+            device,
+            formula: Formula::Fused,
+        },
+    );
+}
+
+#[test]
 fn cpu_fixtures_hold_on_gpu() {
     let device = cuda();
     for prefix in ["vbn-", "generator-", "discriminator-eval"] {

@@ -324,9 +324,9 @@ impl VirtualBatchNorm1d {
                 batch_norm_kernel(x, &stats.mean, &variance, &gamma, &beta)?
             }
             Formula::Fused => {
-                // Per-example statistics (Salimans): no kernel takes them, so
-                // two element-wise passes. Centering first keeps the
-                // subtraction accurate when |mean| ≫ std.
+                // The batch-norm kernel takes no per-example statistics
+                // (Salimans variant), so this runs two element-wise passes.
+                // Centering first keeps the result accurate when |mean| ≫ std.
                 let scale = gamma.f_div(&variance.f_sqrt()?)?;
                 beta.f_addcmul(&x.f_sub(&stats.mean)?, &scale)?
             }
@@ -440,8 +440,8 @@ fn mix_stats(own: &VbnStats, reference: &VbnStats, size: i64) -> Result<VbnStats
 ///                                        = (x − mean) · r · gamma + beta
 /// ```
 ///
-/// The last line holds as an identity of functions, not only at this point,
-/// so its gradients are the formula's gradients.
+/// The last line is an identity of functions, not only of values at this
+/// point, so its gradients are the formula's gradients.
 fn batch_norm_kernel(
     x: &Tensor,
     mean: &Tensor,
@@ -452,24 +452,28 @@ fn batch_norm_kernel(
     let channels = x.size()[1];
     let mean_const = mean.detach();
     let variance_const = variance.detach();
+
     let (weight, bias) = match mean.requires_grad() || variance.requires_grad() {
         false => (gamma.shallow_clone(), beta.shallow_clone()),
         true => {
             let r = variance.f_rsqrt()?;
             let r_const = r.detach();
             let weight = gamma.f_mul(&r.f_div(&r_const)?)?;
-            let shift = mean.f_sub(&mean_const)?.f_mul(&gamma.f_mul(&r_const)?.detach())?;
+            let scale_const = gamma.f_mul(&r_const)?.detach();
+            let shift = mean.f_sub(&mean_const)?.f_mul(&scale_const)?;
             (weight, beta.f_sub(&shift)?)
         }
     };
-    // The kernel folds its mean into the shift, `x · a + (bias − mean · a)`,
-    // which cancels when |mean| ≫ std, as after a conv bias: on the first
-    // discriminator layer of the fixtures that moves conv1.bias's gradient
-    // 20 times further from a float64 evaluation than the reference formula
-    // is. Centering first, in its own pass, keeps it as close.
+
+    // The CPU kernel folds its mean into the shift, `x · a + (bias − mean · a)`,
+    // which cancels when |mean| ≫ std, as after a conv bias. Centering first
+    // keeps conv1.bias's gradient in the fixtures as close to float64 as the
+    // reference formula is (folded, it moved 20 times further).
     let centered = x.f_sub(&mean_const)?;
     let zeros = Tensor::f_zeros([channels], (x.kind(), x.device()))?;
-    // cuDNN would clamp eps = 0 up to its minimum; the native kernels take it.
+
+    // eps is already in `variance`, so the kernel adds 0. With cuDNN off,
+    // CUDA runs the native kernel as well.
     Ok(centered.f_batch_norm(
         Some(weight.f_reshape([channels])?),
         Some(bias.f_reshape([channels])?),
