@@ -143,13 +143,15 @@ impl PRelu {
 /// `torch.nn.LeakyReLU(negative_slope)`: `x` where `x > 0`, else
 /// `negative_slope · x`.
 ///
-/// tch 0.26 exposes `leaky_relu` only with the default slope 0.01, so this is
-/// written with `where`. Its values and gradients equal ATen's
-/// `leaky_relu` bit for bit: both multiply by the slope in the input's dtype
-/// and pass the gradient through unchanged where `x > 0`.
+/// tch 0.26 exposes `leaky_relu` only with the default slope 0.01, so this
+/// calls the PReLU kernel with the slope as a constant one-element weight.
+/// Its values and input gradients equal ATen's `leaky_relu` bit for bit: both
+/// multiply by the slope in the input's dtype where `x ≤ 0` and pass the
+/// value and gradient through unchanged where `x > 0`. It is one pass forward
+/// and one backward, like `leaky_relu`.
 pub fn leaky_relu(x: &Tensor, negative_slope: f64) -> Result<Tensor> {
-    let positive = x.f_gt(0.0)?;
-    Ok(x.f_where_self(&positive, &x.f_mul_scalar(negative_slope)?)?)
+    let slope = Tensor::f_full([1], negative_slope, (x.kind(), x.device()))?;
+    Ok(x.f_prelu(&slope)?)
 }
 
 /// Draws `weight` with `kaiming_uniform_(a = √5)` and `bias` with
@@ -193,4 +195,50 @@ pub fn xavier_normal_(weight: &Tensor) -> Result<()> {
     let std = 1.0 * (2.0 / (fan_in + fan_out) as f64).sqrt();
     let _ = tch::no_grad(|| weight.shallow_clone().f_normal_(0.0, std))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// Returns the output and the input gradient for the upstream gradient
+    /// `upstream`.
+    fn value_and_grad(
+        x: &Tensor,
+        upstream: &Tensor,
+        f: impl Fn(&Tensor) -> Tensor,
+    ) -> (Tensor, Tensor) {
+        let input = x.detach().set_requires_grad(true);
+        let out = f(&input);
+        let grad = Tensor::run_backward(&[(&out * upstream).sum(None)], &[&input], false, false);
+        (out.detach(), grad[0].shallow_clone())
+    }
+
+    #[test]
+    fn leaky_relu_matches_aten_bitwise() {
+        let x = Tensor::randn([4, 3, 257], (Kind::Float, Device::Cpu));
+        // Exact zeros take the negative branch in both.
+        let _ = x.narrow(2, 0, 5).shallow_clone().fill_(0.0);
+        let upstream = Tensor::randn([4, 3, 257], (Kind::Float, Device::Cpu));
+
+        // ATen's leaky_relu with its default slope 0.01, the only slope tch
+        // exposes.
+        let (out, grad) = value_and_grad(&x, &upstream, |t| leaky_relu(t, 0.01).unwrap());
+        let (expected_out, expected_grad) = value_and_grad(&x, &upstream, Tensor::leaky_relu);
+        assert!(out.equal(&expected_out), "values differ from ATen");
+        assert!(grad.equal(&expected_grad), "gradients differ from ATen");
+    }
+
+    #[test]
+    fn leaky_relu_applies_slope() {
+        let x = Tensor::from_slice(&[-2.0f32, -0.0, 0.0, 1.5]);
+        let upstream = Tensor::ones([4], (Kind::Float, Device::Cpu));
+        let (out, grad) = value_and_grad(&x, &upstream, |t| leaky_relu(t, 0.3).unwrap());
+        let slope = 0.3f32;
+        let expected_out = Tensor::from_slice(&[-2.0 * slope, 0.0, 0.0, 1.5]);
+        let expected_grad = Tensor::from_slice(&[slope, slope, slope, 1.0]);
+        assert!(out.equal(&expected_out), "values: {out:?}");
+        assert!(grad.equal(&expected_grad), "gradients: {grad:?}");
+    }
 }
