@@ -25,6 +25,7 @@ fn median_seconds(repeats: usize, mut run: impl FnMut()) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    segan::malloc::set_steady_thresholds();
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse())

@@ -40,6 +40,11 @@ struct Args {
     /// Timed iterations.
     #[arg(long, default_value_t = 10)]
     iters: usize,
+    /// Keeps glibc's default malloc thresholds instead of the steady ones
+    /// that the `segan` binary sets (`segan::malloc`); the implementation
+    /// name gets the suffix `-default-malloc`.
+    #[arg(long)]
+    default_malloc: bool,
     /// Seed of the global libtorch generator, set before the parameters and
     /// inputs are drawn.
     #[arg(long, default_value_t = 0)]
@@ -134,7 +139,7 @@ fn parse_shape(text: &str) -> Result<Shape> {
 /// A prepared step: the closure runs one forward and backward pass.
 struct Bench {
     case: String,
-    implementation: &'static str,
+    implementation: String,
     details: serde_json::Value,
     step: Box<dyn FnMut() -> Result<()>>,
 }
@@ -142,6 +147,12 @@ struct Bench {
 fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.iters > 0, "--iters must be at least 1");
+    if !args.default_malloc {
+        ensure!(
+            segan::malloc::set_steady_thresholds(),
+            "glibc rejected the malloc thresholds; rerun with --default-malloc"
+        );
+    }
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
     }
@@ -160,6 +171,9 @@ fn main() -> Result<()> {
         } => discriminator_bench(batch, ref_batch, formula)?,
         Case::Generator { batch } => generator_bench(batch)?,
     };
+    if args.default_malloc {
+        bench.implementation.push_str("-default-malloc");
+    }
 
     // Resident memory once the parameters and inputs exist, before any pass.
     let rss_setup_kb = read_status_kb("VmRSS")?;
@@ -232,7 +246,7 @@ fn vbn_bench(shape: Shape, formula: FormulaArg, stable: bool) -> Result<Bench> {
     };
     Ok(Bench {
         case: "vbn".into(),
-        implementation,
+        implementation: implementation.into(),
         details: json!({ "shape": shape }),
         step: Box::new(step),
     })
@@ -261,7 +275,7 @@ fn discriminator_bench(batch: i64, ref_batch: i64, formula: FormulaArg) -> Resul
     };
     Ok(Bench {
         case: "discriminator".into(),
-        implementation: formula.implementation_name(),
+        implementation: formula.implementation_name().into(),
         details: json!({ "batch": batch, "ref_batch": ref_batch }),
         step: Box::new(step),
     })
@@ -289,7 +303,7 @@ fn generator_bench(batch: i64) -> Result<Bench> {
     Ok(Bench {
         case: "generator".into(),
         // The generator has no VBN layer, so there is a single Rust variant.
-        implementation: "rust",
+        implementation: "rust".into(),
         details: json!({ "batch": batch }),
         step: Box::new(step),
     })

@@ -135,8 +135,10 @@ if section_enabled net; then
             measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula reference
             measure "$python" "$reference_bench" discriminator "${timing[@]}" --batch 8 --ref-batch 8
             measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula fused
+            measure "$rust_bench" "${timing[@]}" discriminator --batch 8 --ref-batch 8 --formula reference --default-malloc
             measure "$rust_bench" "${timing[@]}" generator --batch 8
             measure "$python" "$reference_bench" generator "${timing[@]}" --batch 8
+            measure "$rust_bench" "${timing[@]}" generator --batch 8 --default-malloc
         done
     done
 fi

@@ -334,9 +334,11 @@ BASELINE = "torch-reference"
 # Row order within a case; implementations not listed follow in run order.
 IMPL_ORDER = [
     "rust-reference",
+    "rust-reference-default-malloc",
     "rust-fused",
     "rust-fused-stable",
     "rust",
+    "rust-default-malloc",
     "rust-batch16",
     "rust-batch1",
     "torch-reference",

@@ -12,6 +12,7 @@ pub mod audio;
 pub mod checkpoint;
 pub mod device;
 pub mod enhance;
+pub mod malloc;
 pub mod nn;
 pub mod parity;
 pub mod rng;

@@ -4,5 +4,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    segan::malloc::set_steady_thresholds();
     cli::main()
 }
