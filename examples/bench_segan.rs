@@ -43,7 +43,7 @@ struct Args {
     /// Keeps glibc's default malloc thresholds instead of the steady ones
     /// that the `segan` binary sets (`segan::malloc`); the implementation
     /// name gets the suffix `-default-malloc`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     default_malloc: bool,
     /// Seed of the global libtorch generator, set before the parameters and
     /// inputs are drawn.

@@ -176,3 +176,71 @@ fn enhance_rejects_a_checkpoint_without_generator() {
         "{error:#}"
     );
 }
+
+/// Runs `segan train` for one step on `data` with the given VBN formula and
+/// returns the losses of that step.
+fn cli_train_losses(data: &Path, out: &Path, formula: &str) -> segan::train::record::StepLosses {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_segan"))
+        .args(["train", "--epochs", "1", "--max-steps", "1", "--batch", "2"])
+        .args(["--optimizer", "adam", "--seed", "5", "--device", "cpu", "--no-progress"])
+        .args(["--vbn-formula", formula])
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "segan train --vbn-formula {formula} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = segan::train::record::read_csv(&out.join("losses.csv")).unwrap();
+    assert_eq!(rows.len(), 1, "one logged step expected");
+    rows.into_iter().next().unwrap()
+}
+
+#[test]
+fn cli_trains_with_fused_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_windows(&data, 3, false);
+
+    let reference = cli_train_losses(&data, &dir.path().join("reference"), "reference");
+    let fused = cli_train_losses(&data, &dir.path().join("fused"), "fused");
+    // Same seed and data, so the formulas differ only in float32 rounding.
+    let pairs = [
+        ("d_clean", reference.d_clean, fused.d_clean),
+        ("d_noisy", reference.d_noisy, fused.d_noisy),
+        ("g_adversarial", reference.g_adversarial, fused.g_adversarial),
+        ("g_l1", reference.g_l1, fused.g_l1),
+    ];
+    // The discriminator losses pass through eleven VBN layers, so a
+    // bit-identical pair means the flag did not reach the discriminator.
+    assert!(
+        reference.d_clean != fused.d_clean || reference.d_noisy != fused.d_noisy,
+        "the fused formula gave bit-identical discriminator losses"
+    );
+    for (name, expected, actual) in pairs {
+        assert!(actual.is_finite(), "{name} is {actual}");
+        assert!(
+            (actual - expected).abs() <= 1e-4 * expected.abs().max(1.0),
+            "{name}: fused {actual}, reference {expected}"
+        );
+    }
+}
+
+#[test]
+fn cli_rejects_unknown_vbn_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_segan"))
+        .args(["train", "--vbn-formula", "fast", "--data"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid formula \"fast\""), "{stderr}");
+}

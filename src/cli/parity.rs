@@ -25,7 +25,7 @@ pub struct ParityArgs {
     pub failures_only: bool,
 }
 
-fn parse_formula(text: &str) -> Result<Formula> {
+pub(super) fn parse_formula(text: &str) -> Result<Formula> {
     match text {
         "fused" => Ok(Formula::Fused),
         "reference" => Ok(Formula::Reference),

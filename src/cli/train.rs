@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use segan::device::DeviceChoice;
-use segan::nn::{DiscriminatorConfig, DiscriminatorOutput};
+use segan::nn::{DiscriminatorConfig, DiscriminatorOutput, Formula, VbnConfig};
 use segan::train::{train, OptimizerKind, TrainConfig};
 
 /// Train the generator and discriminator on `[2, 16384]` window files.
@@ -48,6 +48,11 @@ pub struct TrainArgs {
     /// Train the discriminator on logits (no final sigmoid), as some ports do.
     #[arg(long)]
     pub logits: bool,
+    /// VBN evaluation in the discriminator: reference (the Python's
+    /// operations, bit-identical to PyTorch) or fused (libtorch's batch-norm
+    /// kernel, faster, different rounding).
+    #[arg(long, default_value = "reference", value_parser = super::parity::parse_formula)]
+    pub vbn_formula: Formula,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -75,7 +80,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         } else {
             DiscriminatorOutput::Sigmoid
         },
-        ..DiscriminatorConfig::default()
+        vbn: VbnConfig {
+            formula: args.vbn_formula,
+            ..VbnConfig::default()
+        },
     };
     let device = args.device.resolve()?;
     let config = TrainConfig {
