@@ -15,5 +15,6 @@ pub mod enhance;
 pub mod malloc;
 pub mod nn;
 pub mod parity;
+pub mod precision;
 pub mod rng;
 pub mod train;

@@ -52,6 +52,12 @@ pub fn run_case(case: &Case, options: RunOptions) -> Result<Vec<Comparison>> {
     // Seeded initialization and dropout draw from the global generator from
     // the seed to the end of the backward pass.
     let _generator = crate::rng::lock_global_generator();
+    // The exporter turns TF32 off on CUDA, as do these replays. The guard is
+    // taken under the generator lock, which every replay holds.
+    let _tf32 = match options.device {
+        Device::Cuda(_) => Some(crate::precision::disable_tf32()?),
+        _ => None,
+    };
     let replay = match case.module {
         Module::Vbn => replay_vbn(case, options)?,
         Module::Discriminator => replay_discriminator(case, options)?,
