@@ -435,13 +435,14 @@ fn mix_stats(own: &VbnStats, reference: &VbnStats, size: i64) -> Result<VbnStats
 /// ```text
 /// r = 1 / sqrt(variance)                 (r̄, m̄: the same values, detached)
 /// weight = gamma · r / r̄                 = gamma,  ∂/∂(mean, variance) through r
-/// bias   = beta − (mean − m̄) · gamma · r̄ = beta,   ∂/∂mean = −gamma · r
+/// bias   = beta − (mean − m̄) · gamma · r  = beta,   ∂/∂mean = −gamma · r
 /// kernel on x − m̄ with mean 0: (x − m̄) · r̄ · weight + bias
 ///                                        = (x − mean) · r · gamma + beta
 /// ```
 ///
-/// The last line is an identity of functions, not only of values at this
-/// point, so its gradients are the formula's gradients.
+/// With m̄ and r̄ held constant, the last line is an identity of functions of
+/// `x`, `mean`, `variance`, `gamma` and `beta`, so its first and higher
+/// derivatives are the formula's.
 fn batch_norm_kernel(
     x: &Tensor,
     mean: &Tensor,
@@ -459,8 +460,9 @@ fn batch_norm_kernel(
             let r = variance.f_rsqrt()?;
             let r_const = r.detach();
             let weight = gamma.f_mul(&r.f_div(&r_const)?)?;
-            let scale_const = gamma.f_mul(&r_const)?.detach();
-            let shift = mean.f_sub(&mean_const)?.f_mul(&scale_const)?;
+            // The scale stays attached so that second derivatives (a gradient
+            // penalty, say) see the cross terms of mean with gamma and variance.
+            let shift = mean.f_sub(&mean_const)?.f_mul(&gamma.f_mul(&r)?)?;
             (weight, beta.f_sub(&shift)?)
         }
     };
