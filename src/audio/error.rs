@@ -6,14 +6,15 @@ use std::path::PathBuf;
 /// An error from reading, writing or processing audio and window files.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    /// A file or folder could not be read, written or renamed.
-    #[error("{action} {}: {source}", path.display())]
+    /// A file or folder could not be read, written or renamed. The message
+    /// includes `error`, so it is not also the source: a printed error chain
+    /// names it once.
+    #[error("{action} {}: {error}", path.display())]
     Io {
         /// The failed operation, such as "failed to read".
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 
     /// A file is not a well-formed WAV file (bad header, truncated data).
@@ -49,11 +50,11 @@ pub enum AudioError {
 pub type Result<T> = std::result::Result<T, AudioError>;
 
 impl AudioError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, error: io::Error) -> Self {
         AudioError::Io {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 
