@@ -25,7 +25,8 @@ fn median_seconds(repeats: usize, mut run: impl FnMut()) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    segan::malloc::set_steady_thresholds();
+    // SAFETY: no other thread exists yet.
+    unsafe { segan::malloc::set_steady_thresholds() };
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse())

@@ -148,9 +148,12 @@ fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.iters > 0, "--iters must be at least 1");
     if !args.default_malloc {
+        // SAFETY: no other thread exists yet.
+        let applied = unsafe { segan::malloc::set_steady_thresholds() };
         ensure!(
-            segan::malloc::set_steady_thresholds(),
-            "glibc rejected the malloc thresholds; rerun with --default-malloc"
+            applied,
+            "the malloc thresholds were not applied (malloc settings in the \
+             environment, or not 64-bit glibc); rerun with --default-malloc"
         );
     }
     if args.threads > 0 {
