@@ -242,5 +242,6 @@ fn cli_rejects_unknown_vbn_formula() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("invalid formula \"fast\""), "{stderr}");
+    assert!(stderr.contains("invalid value 'fast'"), "{stderr}");
+    assert!(stderr.contains("possible values: reference, fused"), "{stderr}");
 }

@@ -17,19 +17,29 @@ pub struct ParityArgs {
     /// Device to run on: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
-    /// VBN evaluation: reference (the Python's operations, default) or fused.
-    #[arg(long, default_value = "reference", value_parser = parse_formula)]
-    pub formula: Formula,
+    /// VBN evaluation formula.
+    #[arg(long, value_enum, default_value = "reference")]
+    pub formula: FormulaArg,
     /// Print only failing rows and the totals.
     #[arg(long)]
     pub failures_only: bool,
 }
 
-pub(super) fn parse_formula(text: &str) -> Result<Formula> {
-    match text {
-        "fused" => Ok(Formula::Fused),
-        "reference" => Ok(Formula::Reference),
-        _ => bail!("invalid formula {text:?}: expected fused or reference"),
+/// The `--formula` and `--vbn-formula` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum FormulaArg {
+    /// The Python's operations in the Python's order, bit-identical to PyTorch.
+    Reference,
+    /// libtorch's batch-norm kernel: a faster VBN layer, different rounding.
+    Fused,
+}
+
+impl From<FormulaArg> for Formula {
+    fn from(arg: FormulaArg) -> Self {
+        match arg {
+            FormulaArg::Reference => Formula::Reference,
+            FormulaArg::Fused => Formula::Fused,
+        }
     }
 }
 
@@ -37,7 +47,7 @@ pub fn run(args: ParityArgs) -> Result<()> {
     let device = args.device.resolve()?;
     let options = RunOptions {
         device,
-        formula: args.formula,
+        formula: args.formula.into(),
     };
     let cases = find_cases(&args.paths)?;
     if cases.is_empty() {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use segan::device::DeviceChoice;
-use segan::nn::{DiscriminatorConfig, DiscriminatorOutput, Formula, VbnConfig};
+use segan::nn::{DiscriminatorConfig, DiscriminatorOutput, VbnConfig};
+
+use super::parity::FormulaArg;
 use segan::train::{train, OptimizerKind, TrainConfig};
 
 /// Train the generator and discriminator on `[2, 16384]` window files.
@@ -48,11 +50,11 @@ pub struct TrainArgs {
     /// Train the discriminator on logits (no final sigmoid), as some ports do.
     #[arg(long)]
     pub logits: bool,
-    /// VBN evaluation in the discriminator: reference (the Python's
-    /// operations, bit-identical to PyTorch) or fused (libtorch's batch-norm
-    /// kernel, faster, different rounding).
-    #[arg(long, default_value = "reference", value_parser = super::parity::parse_formula)]
-    pub vbn_formula: Formula,
+    /// VBN evaluation formula of the discriminator. On the CPU the fused
+    /// layer is faster, but the discriminator step takes about as long,
+    /// because its convolutions dominate.
+    #[arg(long, value_enum, default_value = "reference")]
+    pub vbn_formula: FormulaArg,
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -81,7 +83,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             DiscriminatorOutput::Sigmoid
         },
         vbn: VbnConfig {
-            formula: args.vbn_formula,
+            formula: args.vbn_formula.into(),
             ..VbnConfig::default()
         },
     };
@@ -103,12 +105,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
 
     log::info!(
-        "training on {device:?}: {} epochs, batch {}, reference batch {}, {:?}, seed {}",
+        "training on {device:?}: {} epochs, batch {}, reference batch {}, {:?}, seed {}, \
+         discriminator output {:?}, VBN formula {:?}",
         config.epochs,
         config.batch_size,
         config.reference_size,
         config.optimizer,
-        config.seed
+        config.seed,
+        config.discriminator.output,
+        config.discriminator.vbn.formula
     );
     let report = train(&config)?;
     println!(
