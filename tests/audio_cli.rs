@@ -108,7 +108,7 @@ fn skipped_pairs_fail_unless_allowed() {
 
     let error = run(parse(&base).unwrap()).unwrap_err();
     assert!(
-        error.to_string().contains("1 pairs were skipped"),
+        error.to_string().contains("1 pair was skipped"),
         "{error:#}"
     );
     assert!(

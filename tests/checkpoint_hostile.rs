@@ -464,7 +464,7 @@ fn malformed_pickles_rejected() {
             b"\x80\x02]}b.".to_vec(),
             "BUILD with a dict state on a list",
         ),
-        (b"\x80\x02K\x01)R.".to_vec(), "REDUCE callable is a int"),
+        (b"\x80\x02K\x01)R.".to_vec(), "REDUCE callable has type int"),
         (
             b"\x80\x02]K\x01K\x02s.".to_vec(),
             "cannot set items of a list",

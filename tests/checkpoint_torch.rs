@@ -243,7 +243,7 @@ fn load_state_dict_key_errors() {
     assert!(optimizer.contains("optimizer state"), "{optimizer}");
 
     let epoch = format!("{:#}", load_state_dict(&path, Some("epoch")).unwrap_err());
-    assert!(epoch.contains("is a int"), "{epoch}");
+    assert!(epoch.contains("has type int"), "{epoch}");
 
     let bare = fixtures().path("generator_zip.pkl");
     let keyed = format!(

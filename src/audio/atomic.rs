@@ -2,7 +2,7 @@
 //! folder, then rename it over the destination.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::error::{AudioError, Result};
@@ -37,7 +37,7 @@ where
         .prefix(&format!(".{file_name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| AudioError::io("failed to create a temporary file in", dir, e))?;
+        .map_err(|e| AudioError::io("failed to create a temporary file in", dir, without_temp_path(e)))?;
 
     let temp_path = temp.path().to_path_buf();
     {
@@ -56,6 +56,19 @@ where
     temp.persist(path)
         .map_err(|e| AudioError::io("failed to rename the temporary file to", path, e.error))?;
     Ok(())
+}
+
+/// Drops the ` at path "..."` that `tempfile` appends to its I/O errors: the
+/// callers name the folder already, and the random name helps no one.
+pub(crate) fn without_temp_path(error: io::Error) -> io::Error {
+    if error.get_ref().is_none() {
+        return error;
+    }
+    let message = error.to_string();
+    match message.rfind(" at path \"") {
+        Some(end) => io::Error::new(error.kind(), &message[..end]),
+        None => error,
+    }
 }
 
 #[cfg(unix)]

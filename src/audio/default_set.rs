@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use log::info;
+use log::debug;
 
 use super::error::{AudioError, Result};
 use super::mix::{
@@ -103,7 +103,7 @@ pub fn build_default_set(speech_dir: &Path, out_dir: &Path, seed: u64) -> Result
     if let Some(pairs) = existing_set_pairs(&manifest_path, &manifest, &report)? {
         report.pairs = pairs;
         report.skipped = true;
-        info!("{} is up to date; nothing to build", out_dir.display());
+        debug!("{} is up to date; nothing to build", out_dir.display());
         return Ok(report);
     }
 
@@ -152,7 +152,7 @@ pub fn build_default_set(speech_dir: &Path, out_dir: &Path, seed: u64) -> Result
 
     let manifest = format!("{manifest}{PAIRS_PREFIX}{}\n", report.pairs);
     write_manifest(&manifest_path, &manifest)?;
-    info!(
+    debug!(
         "built {} training pairs and a test pair in {} ({} bytes)",
         report.pairs,
         out_dir.display(),

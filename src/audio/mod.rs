@@ -13,7 +13,7 @@
 //!
 //! Every file is written atomically (temporary file, then rename).
 
-mod atomic;
+pub(crate) mod atomic;
 pub mod dataset;
 pub mod default_set;
 pub mod emphasis;

@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use super::error::{AudioError, Result};
 use super::framing::{window_starts, TailMode, HOP, WINDOW};
@@ -274,7 +274,7 @@ pub fn prepare_pairs(
     progress.finish_and_clear();
 
     report.stale_files = stale_windows(out_dir, &written)?;
-    info!(
+    debug!(
         "wrote {} windows from {} pairs to {}",
         report.windows_written,
         report.pairs_written,

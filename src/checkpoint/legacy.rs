@@ -68,7 +68,7 @@ fn check_int(graph: &Graph, expected: i128, what: &str) -> Result<()> {
     match graph.node(graph.root) {
         Node::Int(value) if *value == expected => Ok(()),
         Node::Int(value) => bail!("{what} is {value:#x}: expected {expected:#x}"),
-        other => bail!("{what} is a {}: expected an int", other.type_name()),
+        other => bail!("{what} has type {}: expected an int", other.type_name()),
     }
 }
 
@@ -76,7 +76,7 @@ fn check_int(graph: &Graph, expected: i128, what: &str) -> Result<()> {
 fn check_little_endian(sys_info: &Graph) -> Result<()> {
     let Node::Dict(pairs) = sys_info.node(sys_info.root) else {
         bail!(
-            "sys_info is a {}: expected a dict",
+            "sys_info has type {}: expected a dict",
             sys_info.node(sys_info.root).type_name()
         );
     };
@@ -95,7 +95,7 @@ fn check_little_endian(sys_info: &Graph) -> Result<()> {
 fn storage_keys(graph: &Graph) -> Result<Vec<String>> {
     let Node::List(items) = graph.node(graph.root) else {
         bail!(
-            "the storage key list is a {}: expected a list of str",
+            "the storage key list has type {}: expected a list of str",
             graph.node(graph.root).type_name()
         );
     };
@@ -103,7 +103,7 @@ fn storage_keys(graph: &Graph) -> Result<Vec<String>> {
         .iter()
         .map(|&item| match graph.node(item) {
             Node::Str(key) => Ok(key.clone()),
-            other => bail!("a storage key is a {}: expected a str", other.type_name()),
+            other => bail!("a storage key has type {}: expected a str", other.type_name()),
         })
         .collect()
 }

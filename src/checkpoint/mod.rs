@@ -108,6 +108,6 @@ pub fn load_bytes(bytes: &[u8]) -> Result<Value> {
 /// NOTE: the whole file is read into memory before the storages are copied
 /// into tensors, so peak memory is about twice the file size.
 pub fn load(path: &Path) -> Result<Value> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    load_bytes(&bytes).with_context(|| format!("loading checkpoint {}", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    load_bytes(&bytes).with_context(|| format!("{} is not a readable checkpoint", path.display()))
 }

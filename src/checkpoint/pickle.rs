@@ -508,7 +508,7 @@ impl<'a> Machine<'a> {
     fn str_of(&self, id: NodeId, what: &str) -> Result<String> {
         match &self.nodes[id] {
             Node::Str(s) => Ok(s.clone()),
-            other => bail!("{what} is a {}: expected a str", other.type_name()),
+            other => bail!("{what} has type {}: expected a str", other.type_name()),
         }
     }
 }

@@ -73,7 +73,7 @@ impl StateDict {
     pub fn from_value(value: &Value) -> Result<StateDict> {
         let Value::Dict(entries) = value else {
             bail!(
-                "a state dict must be a dict, but the value is a {}",
+                "a state dict must be a dict, but the value has type {}",
                 value.type_name()
             );
         };
@@ -254,7 +254,7 @@ pub fn select_state_dict(value: &Value, key: Option<&str>) -> Result<StateDict> 
     match key {
         None if found.len() == 1 => Ok(found.remove(0).1),
         None => bail!(
-            "the checkpoint contains {} state dicts ({keys}): choose one with a key",
+            "the checkpoint contains {} state dicts ({keys}): choose one with a key (--key on the command line)",
             found.len()
         ),
         Some(key) => {
@@ -269,7 +269,7 @@ pub fn select_state_dict(value: &Value, key: Option<&str>) -> Result<StateDict> 
                     "entry '{key}' is an optimizer state, not a model state dict; state dicts: {keys}"
                 ),
                 Some(item) => bail!(
-                    "entry '{key}' is a {}, not a dict of tensors; state dicts: {keys}",
+                    "entry '{key}' has type {}, not a dict of tensors; state dicts: {keys}",
                     item.type_name()
                 ),
                 None => bail!("no entry '{key}' in the checkpoint; state dicts: {keys}"),

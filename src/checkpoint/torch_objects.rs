@@ -54,7 +54,7 @@ fn unsupported_global(module: &str, name: &str) -> String {
 pub(crate) fn reduce(nodes: &[Node], callable: NodeId, args: NodeId) -> Result<Node> {
     let Node::Global(global) = &nodes[callable] else {
         bail!(
-            "REDUCE callable is a {}: expected a global",
+            "REDUCE callable has type {}: expected a global",
             nodes[callable].type_name()
         );
     };
@@ -138,7 +138,7 @@ pub(crate) fn persistent_load(nodes: &[Node], pid: NodeId) -> Result<Node> {
     }
     let Node::Global(Global::Storage(kind)) = nodes[items[1]] else {
         bail!(
-            "persistent id storage class is a {}: expected a torch.*Storage class",
+            "persistent id storage class has type {}: expected a torch.*Storage class",
             nodes[items[1]].type_name()
         );
     };
@@ -191,7 +191,7 @@ fn legacy_view(nodes: &[Node], view: NodeId, numel: i64) -> Result<Option<(i64, 
 fn rebuild_tensor(nodes: &[Node], args: &[NodeId]) -> Result<Node> {
     let Node::Storage(storage) = &nodes[args[0]] else {
         bail!(
-            "tensor storage is a {}: expected a storage persistent id",
+            "tensor storage has type {}: expected a storage persistent id",
             nodes[args[0]].type_name()
         );
     };
@@ -210,7 +210,7 @@ fn parameter_data(nodes: &[Node], data: NodeId) -> Result<Node> {
     match &nodes[data] {
         Node::Tensor(spec) => Ok(Node::Tensor(spec.clone())),
         other => bail!(
-            "parameter data is a {}: expected a tensor",
+            "parameter data has type {}: expected a tensor",
             other.type_name()
         ),
     }
@@ -257,14 +257,14 @@ fn expect_type(nodes: &[Node], id: NodeId, what: &str, ok: impl Fn(&Node) -> boo
 pub(crate) fn tuple_items<'n>(nodes: &'n [Node], id: NodeId, what: &str) -> Result<&'n [NodeId]> {
     match &nodes[id] {
         Node::Tuple(items) => Ok(items),
-        other => bail!("{what} is a {}: expected a tuple", other.type_name()),
+        other => bail!("{what} has type {}: expected a tuple", other.type_name()),
     }
 }
 
 pub(crate) fn str_of<'n>(nodes: &'n [Node], id: NodeId, what: &str) -> Result<&'n str> {
     match &nodes[id] {
         Node::Str(s) => Ok(s),
-        other => bail!("{what} is a {}: expected a str", other.type_name()),
+        other => bail!("{what} has type {}: expected a str", other.type_name()),
     }
 }
 
@@ -273,7 +273,7 @@ pub(crate) fn int_of(nodes: &[Node], id: NodeId, what: &str) -> Result<i64> {
         Node::Int(i) => {
             i64::try_from(*i).with_context(|| format!("{what} {i} does not fit in 64 bits"))
         }
-        other => bail!("{what} is a {}: expected an int", other.type_name()),
+        other => bail!("{what} has type {}: expected an int", other.type_name()),
     }
 }
 

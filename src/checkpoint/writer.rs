@@ -69,7 +69,8 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> Result<()>
         .prefix(&format!(".{}.", file_name.to_string_lossy()))
         .suffix(".tmp")
         .tempfile_in(folder)
-        .with_context(|| format!("creating a temporary file in {}", folder.display()))?;
+        .map_err(crate::audio::atomic::without_temp_path)
+        .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
     write(temporary.as_file_mut())?;
     set_permissions(temporary.as_file(), path)?;
     temporary
@@ -155,7 +156,7 @@ fn add_record<W: Write + Seek>(zip: &mut ZipWriter<W>, name: &str, data: &[u8]) 
 fn flat_tensor_dict(value: &Value) -> Result<Vec<(&str, &Tensor)>> {
     let Value::Dict(entries) = value else {
         bail!(
-            "safetensors stores only a dict of names to tensors, but the value is a {}",
+            "safetensors stores only a dict of names to tensors, but the value has type {}",
             value.type_name()
         );
     };
@@ -164,12 +165,12 @@ fn flat_tensor_dict(value: &Value) -> Result<Vec<(&str, &Tensor)>> {
         .map(|(key, item)| match (key, item) {
             (Value::Str(name), Value::Tensor(tensor)) => Ok((name.as_str(), tensor)),
             (Value::Str(name), other) => bail!(
-                "safetensors stores only tensors, but entry '{name}' is a {}; save a single \
+                "safetensors stores only tensors, but entry '{name}' has type {}; save a single \
                  state dict, or use the torch zip format",
                 other.type_name()
             ),
             (other, _) => bail!(
-                "safetensors stores only str names, but a key is a {}",
+                "safetensors stores only str names, but a key has type {}",
                 other.type_name()
             ),
         })

@@ -15,8 +15,8 @@ use segan::checkpoint::{
 /// Subcommands of `segan checkpoint`.
 #[derive(clap::Subcommand, Debug)]
 pub enum CheckpointCommand {
-    /// Print every top-level entry of a checkpoint: tensor names, shapes,
-    /// dtypes and element counts.
+    /// Print every top-level entry of a checkpoint: tensor names, shapes and
+    /// dtypes, and each state dict's tensor and element totals.
     Inspect {
         /// Checkpoint file (torch zip, torch legacy or safetensors).
         file: PathBuf,

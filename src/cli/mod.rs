@@ -50,6 +50,21 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
+/// Returns the device as the command line spells it: `cpu`, `cuda:0`, `mps`.
+pub(crate) fn device_name(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cpu => "cpu".to_owned(),
+        tch::Device::Cuda(index) => format!("cuda:{index}"),
+        tch::Device::Mps => "mps".to_owned(),
+        tch::Device::Vulkan => "vulkan".to_owned(),
+    }
+}
+
+/// Returns `count` followed by the singular or the plural noun: "1 case", "2 cases".
+pub(crate) fn counted(count: usize, singular: &str, plural: &str) -> String {
+    format!("{count} {}", if count == 1 { singular } else { plural })
+}
+
 /// Drops the C++ stack trace that libtorch appends to its error messages
 /// (the lines from "Exception raised from" on), which means nothing to a user.
 pub(crate) fn without_backtrace(message: &str) -> String {

@@ -14,7 +14,7 @@ pub struct ParityArgs {
     /// Case files or folders searched recursively for .npz files.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Device to run on: cpu, cuda or cuda:N.
+    /// Device to run on: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
     /// VBN evaluation formula.
@@ -82,11 +82,18 @@ pub fn run(args: ParityArgs) -> Result<()> {
     }
 
     println!(
-        "{} cases on {device:?}: {passed} tensors passed, {failed} failed, {unreadable} cases unreadable",
-        cases.len()
+        "{} on {}: {} passed, {failed} failed, {} unreadable",
+        super::counted(cases.len(), "case", "cases"),
+        super::device_name(device),
+        super::counted(passed, "tensor", "tensors"),
+        super::counted(unreadable, "case", "cases"),
     );
     if failed > 0 || unreadable > 0 {
-        bail!("parity failed: {failed} tensors outside tolerance, {unreadable} cases unreadable");
+        bail!(
+            "parity failed: {} outside tolerance, {} unreadable",
+            super::counted(failed, "tensor", "tensors"),
+            super::counted(unreadable, "case", "cases")
+        );
     }
     Ok(())
 }

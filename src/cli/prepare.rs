@@ -137,8 +137,13 @@ fn check_reports(reports: &[PrepareReport], allow_skipped: bool) -> anyhow::Resu
     let skipped: usize = reports.iter().map(PrepareReport::skipped_pairs).sum();
     if skipped > 0 && !allow_skipped {
         bail!(
-            "{skipped} pairs were skipped (listed above); fix or remove those files, or pass \
-             --allow-skipped to accept the windows written without them"
+            "{} skipped (listed above); fix or remove those files, or pass \
+             --allow-skipped to accept the windows written without them",
+            if skipped == 1 {
+                "1 pair was".to_owned()
+            } else {
+                format!("{skipped} pairs were")
+            }
         );
     }
     Ok(())

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ndarray::{ArrayD, IxDyn, OwnedRepr};
 use ndarray_npy::{NpzReader, ReadNpzError};
 use tch::{Device, Kind, Tensor};
@@ -73,11 +73,14 @@ impl Case {
         })?;
 
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut npz = NpzReader::new(file)
-            .with_context(|| format!("{}: not a valid .npz archive", path.display()))?;
-        let names = npz
-            .names()
-            .with_context(|| format!("{}: cannot list the arrays", path.display()))?;
+        // ndarray-npy errors print their source's message in their own, so
+        // they are flattened into one message instead of kept as a source.
+        let mut npz = NpzReader::new(file).map_err(|e| {
+            anyhow!("{}: not a valid .npz archive: {}", path.display(), e)
+        })?;
+        let names = npz.names().map_err(|e| {
+            anyhow!("{}: cannot list the arrays: {}", path.display(), e)
+        })?;
 
         let mut case = Case {
             name,
@@ -225,7 +228,7 @@ fn read_array(npz: &mut NpzReader<File>, name: &str) -> Result<Tensor> {
             match npz.by_name::<OwnedRepr<$elem>, IxDyn>(name) {
                 Ok(array) => return to_tensor(array),
                 Err(ReadNpzError::Npy(ndarray_npy::ReadNpyError::WrongDescriptor(_))) => {}
-                Err(error) => return Err(error.into()),
+                Err(error) => bail!("{error}"),
             }
         };
     }
