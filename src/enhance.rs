@@ -77,8 +77,7 @@ impl Enhancer {
     /// crate or of PyTorch (the `generator` entry is taken when `key` is
     /// `None`), a plain generator state dict, or safetensors.
     pub fn from_checkpoint(path: &Path, key: Option<&str>, device: Device) -> Result<Self> {
-        let value = checkpoint::load(path)
-            .with_context(|| format!("cannot read the checkpoint {}", path.display()))?;
+        let value = checkpoint::load(path)?;
         let key = match key {
             Some(key) => Some(key),
             None if value.get("generator").is_some() => Some("generator"),
@@ -188,6 +187,9 @@ pub struct EnhanceReport {
     pub output: PathBuf,
     pub input_seconds: f64,
     pub output_seconds: f64,
+    /// Seconds from the start that the scores cover: the whole input, or the
+    /// windows kept when the tail is dropped.
+    pub scored_seconds: Option<f64>,
     /// Segmental SNR (dB) of the noisy input and of the output against a
     /// clean reference, when one was given.
     pub ssnr: Option<(f64, f64)>,
@@ -197,8 +199,15 @@ pub struct EnhanceReport {
     pub stoi: Option<(f64, f64)>,
 }
 
+/// Maximum number of samples by which the clean reference and the input may differ at
+/// 16 kHz: resampling two recordings of one length from different rates
+/// can round their sample counts apart by one.
+const CLEAN_LENGTH_SLACK: usize = 1;
+
 /// Enhances the WAV at `input` into a 16 kHz float WAV at `output`
-/// (written atomically), scoring both against `clean` when given.
+/// (written atomically), scoring both against `clean` when given. The clean
+/// reference must have the input's duration. Every check and score runs
+/// before the output is written, so an error leaves `output` as it was.
 pub fn enhance_file(
     enhancer: &Enhancer,
     input: &Path,
@@ -206,45 +215,68 @@ pub fn enhance_file(
     clean: Option<&Path>,
     options: &EnhanceOptions,
 ) -> Result<EnhanceReport> {
-    let noisy = read_wav_resampled(input, SAMPLE_RATE)
-        .with_context(|| format!("cannot read {}", input.display()))?;
+    let noisy = read_wav_resampled(input, SAMPLE_RATE).context("cannot read the noisy input")?;
+    let clean = match clean {
+        Some(path) => Some(read_clean(path, noisy.samples.len())?),
+        None => None,
+    };
     let enhanced = enhancer
         .enhance(&noisy.samples, options)
         .with_context(|| format!("cannot enhance {}", input.display()))?;
-    write_wav_f32(output, &enhanced, SAMPLE_RATE)
-        .with_context(|| format!("cannot write {}", output.display()))?;
-
-    let (ssnr, stoi) = match clean {
-        Some(clean) => {
-            let (ssnr, stoi) = score(clean, &noisy.samples, &enhanced)?;
-            (Some(ssnr), stoi)
-        }
-        None => (None, None),
+    let scores = match &clean {
+        Some(clean) => Some(score(clean, &noisy.samples, &enhanced)?),
+        None => None,
     };
+    write_wav_f32(output, &enhanced, SAMPLE_RATE).context("cannot write the output")?;
+
+    let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
     Ok(EnhanceReport {
         output: output.to_owned(),
-        input_seconds: noisy.samples.len() as f64 / SAMPLE_RATE as f64,
-        output_seconds: enhanced.len() as f64 / SAMPLE_RATE as f64,
-        ssnr,
-        stoi,
+        input_seconds: seconds(noisy.samples.len()),
+        output_seconds: seconds(enhanced.len()),
+        scored_seconds: scores.as_ref().map(|scores| seconds(scores.samples)),
+        ssnr: scores.as_ref().map(|scores| scores.ssnr),
+        stoi: scores.and_then(|scores| scores.stoi),
     })
 }
 
+/// Reads the clean reference at 16 kHz and checks that it lasts as long as
+/// the noisy input of `input_len` samples.
+fn read_clean(path: &Path, input_len: usize) -> Result<Vec<f32>> {
+    let clean = read_wav_resampled(path, SAMPLE_RATE).context("cannot read the clean reference")?;
+    let len = clean.samples.len();
+    if len.abs_diff(input_len) > CLEAN_LENGTH_SLACK {
+        let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
+        bail!(
+            "the clean reference {} lasts {:.3} s ({len} samples at 16 kHz) but the input lasts \
+             {:.3} s ({input_len} samples); scoring needs the clean recording of the same \
+             utterance, of the same duration",
+            path.display(),
+            seconds(len),
+            seconds(input_len)
+        );
+    }
+    Ok(clean.samples)
+}
+
+/// Scores of one enhancement against the clean reference.
+struct Scores {
+    /// Samples from the start that were scored.
+    samples: usize,
+    ssnr: (f64, f64),
+    stoi: Option<(f64, f64)>,
+}
+
 /// Segmental SNR and STOI of `noisy` and `enhanced` against the clean
-/// recording, over the length all three share. STOI is `None` when the
-/// signals are too short or silent for it.
-fn score(
-    clean: &Path,
-    noisy: &[f32],
-    enhanced: &[f32],
-) -> Result<((f64, f64), Option<(f64, f64)>)> {
-    let clean = read_wav_resampled(clean, SAMPLE_RATE)
-        .with_context(|| format!("cannot read the clean reference {}", clean.display()))?;
-    let len = clean.samples.len().min(noisy.len()).min(enhanced.len());
+/// recording, over the samples all three share (all of them, or the kept
+/// windows when the tail was dropped). STOI is `None` when the signals are
+/// too short or silent for it.
+fn score(clean: &[f32], noisy: &[f32], enhanced: &[f32]) -> Result<Scores> {
+    let len = clean.len().min(noisy.len()).min(enhanced.len());
     if len == 0 {
         bail!("the clean reference and the output share no samples");
     }
-    let clean = &clean.samples[..len];
+    let clean = &clean[..len];
     let ssnr = (
         segmental_snr(clean, &noisy[..len], SAMPLE_RATE)?,
         segmental_snr(clean, &enhanced[..len], SAMPLE_RATE)?,
@@ -259,5 +291,9 @@ fn score(
             None
         }
     };
-    Ok((ssnr, stoi))
+    Ok(Scores {
+        samples: len,
+        ssnr,
+        stoi,
+    })
 }

@@ -89,6 +89,32 @@ fn training_writes_checkpoints_and_resumes() {
         3,
         "header and one row per epoch:\n{log}"
     );
+
+    // Resuming a run that already reached --epochs trains nothing: an error.
+    let error = format!("{:#}", train(&resumed).unwrap_err());
+    assert!(error.contains("up to epoch 2") && error.contains("--epochs 3"), "{error}");
+
+    // The optimizer must be the one the checkpoint was trained with.
+    let mut other_optimizer = config(&data, &out, 3);
+    other_optimizer.resume = true;
+    other_optimizer.optimizer = OptimizerKind::RmsProp { lr: 1e-4 };
+    let error = format!("{:#}", train(&other_optimizer).unwrap_err());
+    assert!(error.contains("Adam's") && error.contains("--optimizer adam"), "{error}");
+    assert!(!out.join("checkpoints/state-3.pt").exists());
+}
+
+#[test]
+fn training_rejects_a_batch_larger_than_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    write_windows(&data, 3, false);
+    let mut config = config(&data, &out, 1);
+    config.batch_size = 4;
+    let error = format!("{:#}", train(&config).unwrap_err());
+    assert!(
+        error.contains("--batch 4 is larger than the 3 training windows"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -156,6 +182,50 @@ fn enhance_keeps_duration_and_is_seeded() {
         enhance_file(&enhancer, &input, &second, None, &dropped).unwrap_err()
     );
     assert!(error.contains("not more than one window"), "{error}");
+
+    // Scores cover what was enhanced: the kept windows when the tail goes.
+    let long_input = dir.path().join("long-noisy.wav");
+    let long_clean = dir.path().join("long-clean.wav");
+    let long = tone(300.0, 16000, 0.0).repeat(2);
+    write_wav_f32(&long_input, &long, 16000).unwrap();
+    write_wav_f32(&long_clean, &long, 16000).unwrap();
+    let report = enhance_file(&enhancer, &long_input, &second, Some(&long_clean), &dropped).unwrap();
+    assert_eq!(report.output_seconds, 16384.0 / 16000.0);
+    assert_eq!(report.scored_seconds, Some(16384.0 / 16000.0));
+    assert_eq!(report.input_seconds, 2.0);
+}
+
+#[test]
+fn enhance_checks_the_clean_reference_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = trained_generator(dir.path());
+    let enhancer = Enhancer::from_checkpoint(&checkpoint, None, Device::Cpu).unwrap();
+    let options = EnhanceOptions::default();
+
+    let input = dir.path().join("noisy.wav");
+    let short_clean = dir.path().join("short-clean.wav");
+    write_wav_f32(&input, &tone(300.0, 16000, 0.0), 16000).unwrap();
+    write_wav_f32(&short_clean, &tone(300.0, 16000, 0.0)[..8000], 16000).unwrap();
+    let output = dir.path().join("out.wav");
+    let error = format!(
+        "{:#}",
+        enhance_file(&enhancer, &input, &output, Some(&short_clean), &options).unwrap_err()
+    );
+    assert!(
+        error.contains("lasts 0.500 s (8000 samples at 16 kHz) but the input lasts 1.000 s"),
+        "{error}"
+    );
+    assert!(!output.exists(), "an output was written despite the error");
+
+    // Too short to score: the error comes before the output is written.
+    let tiny = dir.path().join("tiny.wav");
+    write_wav_f32(&tiny, &tone(300.0, 16000, 0.0)[..100], 16000).unwrap();
+    let error = format!(
+        "{:#}",
+        enhance_file(&enhancer, &tiny, &output, Some(&tiny), &options).unwrap_err()
+    );
+    assert!(error.contains("too short"), "{error}");
+    assert!(!output.exists(), "an output was written despite the error");
 }
 
 #[test]

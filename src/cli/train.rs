@@ -32,9 +32,10 @@ pub struct TrainArgs {
     /// Seed of initialization, reference batch, shuffling, latents and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// rmsprop (lr 1e-4, the SEGAN PyTorch code) or adam (lr 1e-4, betas 0.5 and 0.999).
-    #[arg(long, default_value = "rmsprop")]
-    pub optimizer: String,
+    /// Optimizer of both networks; resuming needs the one the checkpoint was
+    /// trained with.
+    #[arg(long, value_enum, default_value = "rmsprop")]
+    pub optimizer: OptimizerArg,
     /// Learning rate of both networks.
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
@@ -60,6 +61,15 @@ pub struct TrainArgs {
     pub no_progress: bool,
 }
 
+/// The `--optimizer` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerArg {
+    /// RMSprop, alpha 0.99, as the SEGAN PyTorch code trains.
+    Rmsprop,
+    /// Adam with betas 0.5 and 0.999, as other SEGAN ports train.
+    Adam,
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!(
@@ -67,14 +77,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             args.lr
         );
     }
-    let optimizer = match args.optimizer.as_str() {
-        "rmsprop" => OptimizerKind::RmsProp { lr: args.lr },
-        "adam" => OptimizerKind::Adam {
+    let optimizer = match args.optimizer {
+        OptimizerArg::Rmsprop => OptimizerKind::RmsProp { lr: args.lr },
+        OptimizerArg::Adam => OptimizerKind::Adam {
             lr: args.lr,
             beta1: 0.5,
             beta2: 0.999,
         },
-        other => bail!("invalid optimizer {other:?}: expected rmsprop or adam"),
     };
     let discriminator = DiscriminatorConfig {
         output: if args.logits {
@@ -105,9 +114,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
 
     log::info!(
-        "training on {device:?}: {} epochs, batch {}, reference batch {}, {:?}, seed {}, \
+        "training on {}: {}, batch {}, reference batch {}, {:?}, seed {}, \
          discriminator output {:?}, VBN formula {:?}",
-        config.epochs,
+        super::device_name(device),
+        super::counted(config.epochs, "epoch", "epochs"),
         config.batch_size,
         config.reference_size,
         config.optimizer,
@@ -117,8 +127,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     let report = train(&config)?;
     println!(
-        "trained {} epochs ({} steps) on {device:?}",
-        report.epochs_run, report.steps_run
+        "trained {} ({}) on {}",
+        super::counted(report.epochs_run, "epoch", "epochs"),
+        super::counted(report.steps_run, "step", "steps"),
+        super::device_name(device)
     );
     println!("checkpoint: {}", report.last_checkpoint.display());
     println!(

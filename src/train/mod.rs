@@ -91,6 +91,23 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
             config.data_dir.display()
         );
     }
+    if config.batch_size > dataset.len() {
+        bail!(
+            "--batch {} is larger than the {} training windows in {}; choose at most {}",
+            config.batch_size,
+            dataset.len(),
+            config.data_dir.display(),
+            dataset.len()
+        );
+    }
+    let batches_per_epoch = dataset.len().div_ceil(config.batch_size);
+    if let Some(max) = config.max_steps_per_epoch.filter(|&max| max > batches_per_epoch) {
+        log::warn!(
+            "--max-steps {max} is more than an epoch's {batches_per_epoch} batches of {}; \
+             each epoch stops after {batches_per_epoch} steps (raise --epochs to train longer)",
+            config.batch_size
+        );
+    }
 
     let checkpoints = config.out_dir.join("checkpoints");
     let samples_dir = config.out_dir.join("samples");
@@ -244,6 +261,15 @@ fn resume_point(
         return Ok((1, Vec::new()));
     };
 
+    if epoch >= config.epochs {
+        bail!(
+            "{} already holds checkpoints up to epoch {epoch}, and --epochs is {}: nothing \
+             to train; pass --epochs {} or more to continue",
+            checkpoints.display(),
+            config.epochs,
+            epoch + 1
+        );
+    }
     let path = state::checkpoint_path(checkpoints, epoch);
     let value = state::load(&path)?;
     let state_dict = |key: &str| {

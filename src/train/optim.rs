@@ -207,6 +207,26 @@ impl Optimizer {
             OptimizerKind::RmsProp { .. } => &["square_avg"],
             OptimizerKind::Adam { .. } => &["exp_avg", "exp_avg_sq"],
         };
+        let saved_kind = state.first().and_then(|(_, entry)| {
+            if entry.get("exp_avg").is_some() {
+                Some("Adam")
+            } else if entry.get("square_avg").is_some() {
+                Some("RMSprop")
+            } else {
+                None
+            }
+        });
+        let kind = match self.kind {
+            OptimizerKind::RmsProp { .. } => "RMSprop",
+            OptimizerKind::Adam { .. } => "Adam",
+        };
+        if let Some(saved) = saved_kind.filter(|&saved| saved != kind) {
+            bail!(
+                "the saved optimizer state is {saved}'s, but this optimizer is {kind}; resume with \
+                 the optimizer the checkpoint was trained with (--optimizer {})",
+                saved.to_lowercase()
+            );
+        }
         if state.len() != self.params.len() {
             bail!(
                 "optimizer state contains {} parameters, but the network has {}",

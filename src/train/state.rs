@@ -77,8 +77,7 @@ pub fn save(dir: &Path, state: &TrainingState) -> Result<PathBuf> {
 
 /// Reads a checkpoint written by [`save`].
 pub fn load(path: &Path) -> Result<Value> {
-    let value =
-        checkpoint::load(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value = checkpoint::load(path)?;
     for key in [
         "generator",
         "discriminator",
