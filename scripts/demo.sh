@@ -4,7 +4,7 @@
 # the CPU, enhance a held-out noisy recording and score it.
 #
 #   bash scripts/demo.sh            # a few minutes on 2 CPU cores after set-up
-#   STEPS=20 EPOCHS=2 bash scripts/demo.sh
+#   STEPS=72 EPOCHS=3 bash scripts/demo.sh   # three full epochs more
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,13 +19,23 @@ data="$root/data/default"
 out="$root/out/demo"
 SEGAN_BIN="$segan" bash scripts/fetch_speech.sh "$data"
 
-mkdir -p "$out"
+mkdir -p "$out/checkpoints"
+# A later run continues from the last checkpoint of an earlier one and
+# trains EPOCHS more epochs, each stopped after STEPS steps (an epoch of
+# the default set has 72 steps at batch 4).
+epochs=${EPOCHS:-1}
+steps=${STEPS:-6}
+done_epochs=$(ls -1 "$out/checkpoints" | sed -n 's/^state-\([0-9]*\)\.pt$/\1/p' | sort -n | tail -n 1)
+done_epochs=${done_epochs:-0}
+if [ "$done_epochs" -gt 0 ]; then
+    echo "demo: continuing after epoch $done_epochs of an earlier run in $out"
+fi
 # Adam (lr 1e-4, betas 0.5 and 0.999) moves the weights about ten times less
 # in the first steps than RMSprop, whose first updates are lr / sqrt(1 - 0.99)
 # per weight and saturate the untrained generator within a few steps.
-echo "demo: training ${EPOCHS:-1} epoch(s) of ${STEPS:-6} steps, batch ${BATCH:-4}, on the CPU (several seconds a step)"
+echo "demo: training $epochs epoch(s) of at most $steps steps, batch ${BATCH:-4}, on the CPU (several seconds a step)"
 "$segan" train --data "$data/train" --out "$out" \
-    --epochs "${EPOCHS:-1}" --max-steps "${STEPS:-6}" --batch "${BATCH:-4}" \
+    --epochs "$((done_epochs + epochs))" --max-steps "$steps" --batch "${BATCH:-4}" \
     --optimizer adam --seed 0 --device cpu --resume --no-progress
 awk -F, 'NR == 2 { first = $7 } NR > 1 { last = $7 } END {
     printf "demo: generator L1 loss (100 x mean |G - clean|): %.2f at the first step, %.2f at the last\n", first, last }' \

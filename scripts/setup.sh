@@ -5,8 +5,8 @@
 #   carries libtorch 2.13.0, the version tch 0.26 links against), numpy and
 #   scipy and pystoi (used by the fixture exporter, the reference scripts
 #   and the tests that compare with Python implementations).
-#   The Linux wheel is the CUDA build: about 530 MB to download and about
-#   3.4 GB installed with its nvidia-* dependencies; it also runs on CPU.
+#   The Linux wheel is the CUDA build: with its nvidia-* dependencies about
+#   2.8 GB to download and 4.9 GB installed; it also runs on CPU.
 # - `.libtorch`: a link to the libtorch inside that wheel, which
 #   `.cargo/config.toml` hands to the build as LIBTORCH.
 #
@@ -36,7 +36,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 
-echo "setup: installing torch==$torch_version (about 530 MB download, 3.4 GB on disk), numpy, scipy and pystoi into $venv"
+echo "setup: installing torch==$torch_version (about 2.8 GB download with its nvidia-* dependencies, 4.9 GB on disk), numpy, scipy and pystoi into $venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "${requirements[@]}"
 
