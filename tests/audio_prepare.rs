@@ -502,3 +502,14 @@ fn oversized_window_file_is_rejected_before_reading() {
         "{error}"
     );
 }
+
+#[test]
+fn window_with_nan_sample_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.npy");
+    let mut noisy = vec![0.0; WINDOW];
+    noisy[7] = f32::NAN;
+    write_window_pair(&path, &[0.0; WINDOW], &noisy).unwrap();
+    let error = read_window_pair(&path).unwrap_err().to_string();
+    assert!(error.contains("noisy sample 7 is NaN"), "{error}");
+}

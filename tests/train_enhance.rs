@@ -26,7 +26,9 @@ fn write_windows(dir: &Path, count: usize, poison: bool) {
             .map(|(n, &s)| s + 0.05 * ((n * 7919 + index) % 101) as f32 / 101.0)
             .collect();
         if poison {
-            noisy[100] = f32::NAN;
+            // Finite, so the window reader accepts it, but its square in the
+            // VBN statistics overflows.
+            noisy[100] = f32::MAX;
         }
         write_window_pair(dir.join(format!("tone_{index}.wav_0.npy")), &clean, &noisy).unwrap();
     }
@@ -78,9 +80,14 @@ fn training_writes_checkpoints_and_resumes() {
     let error = train(&config(&data, &out, 2)).unwrap_err();
     assert!(format!("{error:#}").contains("--resume"), "{error:#}");
 
+    // An interrupted checkpoint write leaves a temporary file; training removes it.
+    let stale = out.join("checkpoints/.state-2.pt.AbCdEf.tmp");
+    std::fs::write(&stale, b"partial").unwrap();
+
     let mut resumed = config(&data, &out, 2);
     resumed.resume = true;
     let report = train(&resumed).unwrap();
+    assert!(!stale.exists(), "the stale temporary file was kept");
     assert_eq!(report.epochs_run, 1);
     assert!(out.join("checkpoints/state-2.pt").exists());
     let log = std::fs::read_to_string(out.join("losses.csv")).unwrap();
@@ -92,15 +99,25 @@ fn training_writes_checkpoints_and_resumes() {
 
     // Resuming a run that already reached --epochs trains nothing: an error.
     let error = format!("{:#}", train(&resumed).unwrap_err());
-    assert!(error.contains("up to epoch 2") && error.contains("--epochs 3"), "{error}");
+    assert!(error.contains("up to epoch 2"), "{error}");
+    assert!(error.contains("--epochs 3"), "{error}");
 
     // The optimizer must be the one the checkpoint was trained with.
     let mut other_optimizer = config(&data, &out, 3);
     other_optimizer.resume = true;
     other_optimizer.optimizer = OptimizerKind::RmsProp { lr: 1e-4 };
     let error = format!("{:#}", train(&other_optimizer).unwrap_err());
-    assert!(error.contains("Adam's") && error.contains("--optimizer adam"), "{error}");
+    assert!(error.contains("Adam's"), "{error}");
+    assert!(error.contains("--optimizer adam"), "{error}");
     assert!(!out.join("checkpoints/state-3.pt").exists());
+
+    // A checkpoint whose recorded epoch disagrees with its name is rejected.
+    std::fs::hard_link(out.join("checkpoints/state-2.pt"), out.join("checkpoints/state-5.pt"))
+        .unwrap();
+    let mut renamed = config(&data, &out, 6);
+    renamed.resume = true;
+    let error = format!("{:#}", train(&renamed).unwrap_err());
+    assert!(error.contains("records epoch 2, not the 5 of its name"), "{error}");
 }
 
 #[test]
@@ -113,6 +130,14 @@ fn training_rejects_a_batch_larger_than_the_data() {
     let error = format!("{:#}", train(&config).unwrap_err());
     assert!(
         error.contains("--batch 4 is larger than the 3 training windows"),
+        "{error}"
+    );
+
+    config.batch_size = 2;
+    config.reference_size = 1_000_000;
+    let error = format!("{:#}", train(&config).unwrap_err());
+    assert!(
+        error.contains("--reference-size 1000000 is larger than the 3 training windows"),
         "{error}"
     );
 }

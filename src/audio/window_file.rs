@@ -69,13 +69,21 @@ pub fn write_window_pair(path: impl AsRef<Path>, clean: &[f32], noisy: &[f32]) -
 /// # Errors
 ///
 /// [`AudioError::InvalidWindowFile`] for a file that is not an `.npy` array,
-/// has another shape or dtype, or is truncated or has trailing bytes, and
+/// has another shape or dtype, is truncated or has trailing bytes, or contains
+/// a NaN or infinite sample, and
 /// [`AudioError::Io`] when it cannot be read.
 pub fn read_window_pair(path: impl AsRef<Path>) -> Result<(Vec<f32>, Vec<f32>)> {
     let path = path.as_ref();
     check_header(path)?;
     let bytes = read_bounded(path)?;
     let pair = Array2::<f32>::read_npy(&bytes[..]).map_err(|e| npy_error(path, e))?;
+    if let Some(((row, index), value)) = pair.indexed_iter().find(|(_, value)| !value.is_finite()) {
+        let signal = if row == 0 { "clean" } else { "noisy" };
+        return Err(AudioError::invalid_window_file(
+            path,
+            format!("{signal} sample {index} is {value}"),
+        ));
+    }
     Ok(split_rows(pair.view()))
 }
 

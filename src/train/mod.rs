@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::audio::{de_emphasis, write_wav_f32, WindowDataset, EMPHASIS, SAMPLE_RATE};
-use crate::checkpoint::apply_state_dict;
+use crate::checkpoint::{apply_state_dict, Value};
 use crate::nn::{Discriminator, DiscriminatorConfig, Generator};
 pub use optim::{Optimizer, OptimizerKind};
 use record::StepLosses;
@@ -91,6 +91,15 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
             config.data_dir.display()
         );
     }
+    if config.reference_size > dataset.len() {
+        bail!(
+            "--reference-size {} is larger than the {} training windows in {}; choose at most {}",
+            config.reference_size,
+            dataset.len(),
+            config.data_dir.display(),
+            dataset.len()
+        );
+    }
     if config.batch_size > dataset.len() {
         bail!(
             "--batch {} is larger than the {} training windows in {}; choose at most {}",
@@ -114,6 +123,7 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     for dir in [&checkpoints, &samples_dir] {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    remove_stale_temporaries(&checkpoints)?;
     let losses_csv = config.out_dir.join("losses.csv");
     let losses_png = config.out_dir.join("losses.png");
 
@@ -169,6 +179,16 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
         }
         bar.finish();
         ensure_finite_params(&nets, epoch, &last_checkpoint)?;
+        let sample_audio = render_sample(&nets.generator, &sample, &sample_z)?;
+        if let Some(index) = sample_audio.iter().position(|value| !value.is_finite()) {
+            bail!(
+                "training diverged in epoch {epoch}: the generator's output on the sample window \
+                 is {} at sample {index}, although every parameter is finite; the last good \
+                 checkpoint is {}",
+                sample_audio[index],
+                describe_checkpoint(&last_checkpoint)
+            );
+        }
 
         last_checkpoint = state::save(
             &checkpoints,
@@ -183,12 +203,9 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
         )?;
         record::write_csv(&losses_csv, &rows)?;
         record::plot(&losses_png, &rows)?;
-        save_sample(
-            &nets.generator,
-            &sample,
-            &sample_z,
-            &samples_dir.join(format!("epoch-{epoch}.wav")),
-        )?;
+        let sample_path = samples_dir.join(format!("epoch-{epoch}.wav"));
+        write_wav_f32(&sample_path, &sample_audio, SAMPLE_RATE)
+            .with_context(|| format!("cannot write the sample {}", sample_path.display()))?;
         log::info!("epoch {epoch}: checkpoint {}", last_checkpoint.display());
     }
 
@@ -206,8 +223,11 @@ fn validate(config: &TrainConfig) -> Result<()> {
     if config.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
-    if config.batch_size == 0 || config.reference_size == 0 {
-        bail!("the batch size and reference batch size must be at least 1");
+    if config.batch_size == 0 {
+        bail!("--batch must be at least 1");
+    }
+    if config.reference_size == 0 {
+        bail!("--reference-size must be at least 1");
     }
     if config.max_steps_per_epoch == Some(0) {
         bail!("--max-steps must be at least 1");
@@ -267,11 +287,30 @@ fn resume_point(
              to train; pass --epochs {} or more to continue",
             checkpoints.display(),
             config.epochs,
-            epoch + 1
+            epoch.saturating_add(1)
         );
     }
     let path = state::checkpoint_path(checkpoints, epoch);
+    // The log is read first: a malformed one fails before the large load.
+    let rows = if losses_csv.exists() {
+        let mut rows = record::read_csv(losses_csv)?;
+        rows.retain(|row| row.epoch <= epoch);
+        rows
+    } else {
+        Vec::new()
+    };
     let value = state::load(&path)?;
+    state::recorded_epoch(&value, &path, epoch)?;
+    if let Some(seed) = value.get("seed").and_then(Value::as_int) {
+        if seed != config.seed as i64 {
+            log::warn!(
+                "{} was trained with --seed {seed}, this run uses {}: the reference batch \
+                 and the shuffling change",
+                path.display(),
+                config.seed
+            );
+        }
+    }
     let state_dict = |key: &str| {
         crate::checkpoint::StateDict::from_value(value.get(key).expect("checked by load"))
     };
@@ -286,13 +325,6 @@ fn resume_point(
         .load_state_dict(value.get("d_optimizer").expect("checked by load"))
         .context("cannot restore the discriminator's optimizer")?;
 
-    let rows = if losses_csv.exists() {
-        let mut rows = record::read_csv(losses_csv)?;
-        rows.retain(|row| row.epoch <= epoch);
-        rows
-    } else {
-        Vec::new()
-    };
     log::info!("resuming after epoch {epoch} from {}", path.display());
     Ok((epoch + 1, rows))
 }
@@ -360,13 +392,12 @@ fn seeded_normal(shape: [i64; 3], seed: u64, device: Device) -> Result<Tensor> {
 }
 
 /// Enhances the fixed sample window and writes it as a 16 kHz WAV.
-fn save_sample(generator: &Generator, sample: &Tensor, z: &Tensor, path: &Path) -> Result<()> {
+/// Enhances the sample window with the current generator, de-emphasized.
+fn render_sample(generator: &Generator, sample: &Tensor, z: &Tensor) -> Result<Vec<f32>> {
     let noisy = sample.f_narrow(1, 1, 1)?;
     let enhanced = tch::no_grad(|| generator.forward(&noisy, z))?;
     let samples = Vec::<f32>::try_from(&enhanced.f_to_device(Device::Cpu)?.f_reshape([-1])?)?;
-    let samples = de_emphasis(&samples, EMPHASIS);
-    write_wav_f32(path, &samples, SAMPLE_RATE)
-        .with_context(|| format!("cannot write the sample {}", path.display()))
+    Ok(de_emphasis(&samples, EMPHASIS))
 }
 
 /// Fails, before the epoch's checkpoint is written, when an update left a
@@ -380,6 +411,25 @@ fn ensure_finite_params(nets: &Nets, epoch: usize, last_checkpoint: &Path) -> Re
                  the updates; the last good checkpoint is {}",
                 describe_checkpoint(last_checkpoint)
             );
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary files (`.state-N.pt.XXXXXX.tmp`) that an
+/// interrupted checkpoint write leaves behind; each can be gigabytes.
+fn remove_stale_temporaries(checkpoints: &Path) -> Result<()> {
+    let entries = fs::read_dir(checkpoints)
+        .with_context(|| format!("cannot list {}", checkpoints.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", checkpoints.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".state-") && name.ends_with(".tmp") && name.contains(".pt.") {
+            let path = entry.path();
+            fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the stale temporary file {}", path.display()))?;
+            log::warn!("removed {}, left by an interrupted checkpoint write", path.display());
         }
     }
     Ok(())

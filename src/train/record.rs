@@ -78,6 +78,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<StepLosses>> {
     }
     lines
         .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
             parse_row(line)
                 .with_context(|| format!("{}: invalid row {}", path.display(), index + 2))
@@ -90,13 +91,20 @@ fn parse_row(line: &str) -> Result<StepLosses> {
     if fields.len() != 8 {
         bail!("expected 8 fields, got {}", fields.len());
     }
+    let loss = |index: usize| -> Result<f64> {
+        let value: f64 = fields[index].trim().parse()?;
+        if !value.is_finite() {
+            bail!("field {} is {value}; training never logs a non-finite loss", index + 1);
+        }
+        Ok(value)
+    };
     Ok(StepLosses {
-        epoch: fields[0].parse()?,
-        step: fields[1].parse()?,
-        d_clean: fields[2].parse()?,
-        d_noisy: fields[3].parse()?,
-        g_adversarial: fields[5].parse()?,
-        g_l1: fields[6].parse()?,
+        epoch: fields[0].trim().parse()?,
+        step: fields[1].trim().parse()?,
+        d_clean: loss(2)?,
+        d_noisy: loss(3)?,
+        g_adversarial: loss(5)?,
+        g_l1: loss(6)?,
     })
 }
 
@@ -104,6 +112,15 @@ fn parse_row(line: &str) -> Result<StepLosses> {
 pub fn plot(path: &Path, rows: &[StepLosses]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
+    }
+    // The plotting library's axis ticks never terminate on an infinite range.
+    if let Some(row) = rows.iter().find(|row| !row.is_finite()) {
+        bail!(
+            "cannot plot {}: epoch {} step {} has a non-finite loss",
+            path.display(),
+            row.epoch,
+            row.step
+        );
     }
     let temporary = path.with_extension("png.partial.png");
     draw(&temporary, rows)

@@ -28,7 +28,8 @@ pub fn latest_epoch(dir: &Path) -> Result<Option<usize>> {
         let epoch = name
             .strip_prefix("state-")
             .and_then(|rest| rest.strip_suffix(".pt"))
-            .and_then(|number| number.parse::<usize>().ok());
+            .and_then(|number| number.parse::<usize>().ok())
+            .filter(|epoch| name == format!("state-{epoch}.pt"));
         if let Some(epoch) = epoch {
             latest = latest.max(Some(epoch));
         }
@@ -93,4 +94,18 @@ pub fn load(path: &Path) -> Result<Value> {
         }
     }
     Ok(value)
+}
+
+/// Reads the epoch a checkpoint records and checks it against the epoch in
+/// its file name.
+pub fn recorded_epoch(value: &Value, path: &Path, expected: usize) -> Result<()> {
+    let recorded = value.get("epoch").and_then(Value::as_int);
+    if recorded != Some(expected as i64) {
+        bail!(
+            "{} records epoch {}, not the {expected} of its name; rename or remove it",
+            path.display(),
+            recorded.map_or("none".to_owned(), |epoch| epoch.to_string())
+        );
+    }
+    Ok(())
 }
