@@ -199,9 +199,9 @@ pub struct EnhanceReport {
     pub stoi: Option<(f64, f64)>,
 }
 
-/// Maximum number of samples by which the clean reference and the input may differ at
-/// 16 kHz: resampling two recordings of one length from different rates
-/// can round their sample counts apart by one.
+/// Maximum number of samples by which the clean reference and the input may
+/// differ at 16 kHz, because resampling two recordings of one length from
+/// different rates can round their sample counts apart by one.
 const CLEAN_LENGTH_SLACK: usize = 1;
 
 /// Enhances the WAV at `input` into a 16 kHz float WAV at `output`
@@ -229,7 +229,6 @@ pub fn enhance_file(
     };
     write_wav_f32(output, &enhanced, SAMPLE_RATE).context("cannot write the output")?;
 
-    let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
     Ok(EnhanceReport {
         output: output.to_owned(),
         input_seconds: seconds(noisy.samples.len()),
@@ -246,7 +245,6 @@ fn read_clean(path: &Path, input_len: usize) -> Result<Vec<f32>> {
     let clean = read_wav_resampled(path, SAMPLE_RATE).context("cannot read the clean reference")?;
     let len = clean.samples.len();
     if len.abs_diff(input_len) > CLEAN_LENGTH_SLACK {
-        let seconds = |samples: usize| samples as f64 / SAMPLE_RATE as f64;
         bail!(
             "the clean reference {} lasts {:.3} s ({len} samples at 16 kHz) but the input lasts \
              {:.3} s ({input_len} samples); scoring needs the clean recording of the same \
@@ -257,6 +255,11 @@ fn read_clean(path: &Path, input_len: usize) -> Result<Vec<f32>> {
         );
     }
     Ok(clean.samples)
+}
+
+/// Converts a sample count at 16 kHz to seconds.
+fn seconds(samples: usize) -> f64 {
+    samples as f64 / SAMPLE_RATE as f64
 }
 
 /// Scores of one enhancement against the clean reference.

@@ -8,8 +8,8 @@
 //! it off too with [`disable_tf32`]. tch 0.26 does not expose these switches,
 //! so src/precision.cpp calls libtorch's global context directly.
 //!
-//! NOTE: the switches are checked on the CPU build only (they read and write
-//! back); whether the CUDA parity cases then pass has not been run on a GPU.
+//! NOTE: the switches are tested on the CPU build only, where they read back
+//! what was written. The CUDA parity cases have not yet run on a GPU.
 
 use anyhow::{bail, Result};
 
@@ -72,7 +72,10 @@ pub struct Tf32Guard {
 impl Drop for Tf32Guard {
     fn drop(&mut self) {
         if let Err(error) = set_tf32(self.previous) {
-            log::warn!("could not restore the TF32 settings {:?}: {error:#}", self.previous);
+            log::warn!(
+                "could not restore the TF32 settings {:?}: {error:#}",
+                self.previous
+            );
         }
     }
 }

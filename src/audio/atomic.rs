@@ -37,7 +37,13 @@ where
         .prefix(&format!(".{file_name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| AudioError::io("failed to create a temporary file in", dir, without_temp_path(e)))?;
+        .map_err(|e| {
+            AudioError::io(
+                "failed to create a temporary file in",
+                dir,
+                without_temp_path(e),
+            )
+        })?;
 
     let temp_path = temp.path().to_path_buf();
     {

@@ -103,7 +103,10 @@ fn storage_keys(graph: &Graph) -> Result<Vec<String>> {
         .iter()
         .map(|&item| match graph.node(item) {
             Node::Str(key) => Ok(key.clone()),
-            other => bail!("a storage key has type {}: expected a str", other.type_name()),
+            other => bail!(
+                "a storage key has type {}: expected a str",
+                other.type_name()
+            ),
         })
         .collect()
 }

@@ -48,7 +48,7 @@ pub use state_dict::{
     is_optimizer_state, load_state_dict, save_state_dict, select_state_dict, state_dicts, StateDict,
 };
 pub use value::Value;
-pub use writer::{save, write_atomically, Format};
+pub use writer::{is_temporary_name, save, write_atomically, Format};
 
 /// The container format of a checkpoint file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -51,6 +51,14 @@ pub fn save(path: &Path, value: &Value, format: Format) -> Result<()> {
     .with_context(|| format!("saving checkpoint {}", path.display()))
 }
 
+/// Returns whether `name` names a temporary file (`.{target}.XXXXXX.tmp`)
+/// that [`write_atomically`] creates for a target whose name starts with
+/// `target_prefix`. An interrupted process leaves such files behind.
+pub fn is_temporary_name(name: &str, target_prefix: &str) -> bool {
+    name.strip_prefix('.')
+        .is_some_and(|rest| rest.starts_with(target_prefix) && rest.ends_with(".tmp"))
+}
+
 /// Runs `write` on a new temporary file next to `path`, syncs it and renames
 /// it over `path`. When `write` fails the temporary file is removed and
 /// `path` is untouched.

@@ -72,13 +72,8 @@ pub fn run(args: EnhanceArgs) -> Result<()> {
         report.output.display(),
         report.output_seconds
     );
-    if let Some(scored) = report
-        .scored_seconds
-        .filter(|&scored| report.input_seconds - scored > 1.5 / 16_000.0)
-    {
-        println!(
-            "scores cover the first {scored:.2} s, the windows kept without the tail"
-        );
+    if let Some(scored) = report.scored_seconds.filter(|_| args.drop_tail) {
+        println!("scores cover the first {scored:.2} s, the windows kept without the tail");
     }
     if let Some((noisy, enhanced)) = report.ssnr {
         println!("segmental SNR against the clean recording: noisy {noisy:.2} dB, enhanced {enhanced:.2} dB");

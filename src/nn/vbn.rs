@@ -40,11 +40,11 @@ pub enum Formula {
     #[default]
     Reference,
     /// A centering pass, then libtorch's batch-norm kernel with the
-    /// statistics as constants (one pass forward, one fused pass backward),
-    /// the statistics' own gradients
-    /// routed through its weight and bias, and a single reduction per
-    /// statistic, instead of the Python's four element-wise passes and two
-    /// reductions per statistic. Its rounding differs from PyTorch's.
+    /// statistics as constants (one pass forward, one fused pass backward)
+    /// and the statistics' own gradients routed through its weight and bias.
+    /// Each statistic takes a single reduction, instead of the Python's four
+    /// element-wise passes and two reductions. Its rounding differs from
+    /// PyTorch's.
     Fused,
 }
 
@@ -454,17 +454,16 @@ fn batch_norm_kernel(
     let mean_const = mean.detach();
     let variance_const = variance.detach();
 
-    let (weight, bias) = match mean.requires_grad() || variance.requires_grad() {
-        false => (gamma.shallow_clone(), beta.shallow_clone()),
-        true => {
-            let r = variance.f_rsqrt()?;
-            let r_const = r.detach();
-            let weight = gamma.f_mul(&r.f_div(&r_const)?)?;
-            // The scale stays attached so that second derivatives (a gradient
-            // penalty, say) see the cross terms of mean with gamma and variance.
-            let shift = mean.f_sub(&mean_const)?.f_mul(&gamma.f_mul(&r)?)?;
-            (weight, beta.f_sub(&shift)?)
-        }
+    let (weight, bias) = if mean.requires_grad() || variance.requires_grad() {
+        let r = variance.f_rsqrt()?;
+        let r_const = r.detach();
+        let weight = gamma.f_mul(&r.f_div(&r_const)?)?;
+        // The scale stays attached so that second derivatives (a gradient
+        // penalty, say) see the cross terms of mean with gamma and variance.
+        let shift = mean.f_sub(&mean_const)?.f_mul(&gamma.f_mul(&r)?)?;
+        (weight, beta.f_sub(&shift)?)
+    } else {
+        (gamma.shallow_clone(), beta.shallow_clone())
     };
 
     // The CPU kernel folds its mean into the shift, `x · a + (bias − mean · a)`,

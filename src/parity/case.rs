@@ -75,12 +75,11 @@ impl Case {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         // ndarray-npy errors print their source's message in their own, so
         // they are flattened into one message instead of kept as a source.
-        let mut npz = NpzReader::new(file).map_err(|e| {
-            anyhow!("{}: not a valid .npz archive: {}", path.display(), e)
-        })?;
-        let names = npz.names().map_err(|e| {
-            anyhow!("{}: cannot list the arrays: {}", path.display(), e)
-        })?;
+        let mut npz = NpzReader::new(file)
+            .map_err(|e| anyhow!("{}: not a valid .npz archive: {}", path.display(), e))?;
+        let names = npz
+            .names()
+            .map_err(|e| anyhow!("{}: cannot list the arrays: {}", path.display(), e))?;
 
         let mut case = Case {
             name,

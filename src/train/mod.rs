@@ -91,26 +91,24 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
             config.data_dir.display()
         );
     }
-    if config.reference_size > dataset.len() {
-        bail!(
-            "--reference-size {} is larger than the {} training windows in {}; choose at most {}",
-            config.reference_size,
-            dataset.len(),
-            config.data_dir.display(),
-            dataset.len()
-        );
-    }
-    if config.batch_size > dataset.len() {
-        bail!(
-            "--batch {} is larger than the {} training windows in {}; choose at most {}",
-            config.batch_size,
-            dataset.len(),
-            config.data_dir.display(),
-            dataset.len()
-        );
+    for (flag, size) in [
+        ("--reference-size", config.reference_size),
+        ("--batch", config.batch_size),
+    ] {
+        if size > dataset.len() {
+            bail!(
+                "{flag} {size} is larger than the {} training windows in {}; choose at most {}",
+                dataset.len(),
+                config.data_dir.display(),
+                dataset.len()
+            );
+        }
     }
     let batches_per_epoch = dataset.len().div_ceil(config.batch_size);
-    if let Some(max) = config.max_steps_per_epoch.filter(|&max| max > batches_per_epoch) {
+    if let Some(max) = config
+        .max_steps_per_epoch
+        .filter(|&max| max > batches_per_epoch)
+    {
         log::warn!(
             "--max-steps {max} is more than an epoch's {batches_per_epoch} batches of {}; \
              each epoch stops after {batches_per_epoch} steps (raise --epochs to train longer)",
@@ -300,7 +298,7 @@ fn resume_point(
         Vec::new()
     };
     let value = state::load(&path)?;
-    state::recorded_epoch(&value, &path, epoch)?;
+    state::check_recorded_epoch(&value, &path, epoch)?;
     if let Some(seed) = value.get("seed").and_then(Value::as_int) {
         if seed != config.seed as i64 {
             log::warn!(
@@ -391,7 +389,6 @@ fn seeded_normal(shape: [i64; 3], seed: u64, device: Device) -> Result<Tensor> {
     Ok(Tensor::f_randn(shape, (Kind::Float, Device::Cpu))?.f_to_device(device)?)
 }
 
-/// Enhances the fixed sample window and writes it as a 16 kHz WAV.
 /// Enhances the sample window with the current generator, de-emphasized.
 fn render_sample(generator: &Generator, sample: &Tensor, z: &Tensor) -> Result<Vec<f32>> {
     let noisy = sample.f_narrow(1, 1, 1)?;
@@ -417,7 +414,7 @@ fn ensure_finite_params(nets: &Nets, epoch: usize, last_checkpoint: &Path) -> Re
 }
 
 /// Removes the temporary files (`.state-N.pt.XXXXXX.tmp`) that an
-/// interrupted checkpoint write leaves behind; each can be gigabytes.
+/// interrupted checkpoint write leaves behind. Each can be gigabytes.
 fn remove_stale_temporaries(checkpoints: &Path) -> Result<()> {
     let entries = fs::read_dir(checkpoints)
         .with_context(|| format!("cannot list {}", checkpoints.display()))?;
@@ -425,11 +422,15 @@ fn remove_stale_temporaries(checkpoints: &Path) -> Result<()> {
         let entry = entry.with_context(|| format!("cannot list {}", checkpoints.display()))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".state-") && name.ends_with(".tmp") && name.contains(".pt.") {
+        if crate::checkpoint::is_temporary_name(&name, "state-") {
             let path = entry.path();
-            fs::remove_file(&path)
-                .with_context(|| format!("cannot remove the stale temporary file {}", path.display()))?;
-            log::warn!("removed {}, left by an interrupted checkpoint write", path.display());
+            fs::remove_file(&path).with_context(|| {
+                format!("cannot remove the stale temporary file {}", path.display())
+            })?;
+            log::warn!(
+                "removed {}, left by an interrupted checkpoint write",
+                path.display()
+            );
         }
     }
     Ok(())

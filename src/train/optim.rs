@@ -20,6 +20,16 @@ pub enum OptimizerKind {
     Adam { lr: f64, beta1: f64, beta2: f64 },
 }
 
+impl OptimizerKind {
+    /// Returns the optimizer's usual name: "RMSprop" or "Adam".
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerKind::RmsProp { .. } => "RMSprop",
+            OptimizerKind::Adam { .. } => "Adam",
+        }
+    }
+}
+
 const RMSPROP_ALPHA: f64 = 0.99;
 const EPS: f64 = 1e-8;
 
@@ -216,10 +226,7 @@ impl Optimizer {
                 None
             }
         });
-        let kind = match self.kind {
-            OptimizerKind::RmsProp { .. } => "RMSprop",
-            OptimizerKind::Adam { .. } => "Adam",
-        };
+        let kind = self.kind.name();
         if let Some(saved) = saved_kind.filter(|&saved| saved != kind) {
             bail!(
                 "the saved optimizer state is {saved}'s, but this optimizer is {kind}; resume with \

@@ -94,7 +94,10 @@ fn parse_row(line: &str) -> Result<StepLosses> {
     let loss = |index: usize| -> Result<f64> {
         let value: f64 = fields[index].trim().parse()?;
         if !value.is_finite() {
-            bail!("field {} is {value}; training never logs a non-finite loss", index + 1);
+            bail!(
+                "field {} is {value}; training never logs a non-finite loss",
+                index + 1
+            );
         }
         Ok(value)
     };

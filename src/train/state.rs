@@ -96,9 +96,8 @@ pub fn load(path: &Path) -> Result<Value> {
     Ok(value)
 }
 
-/// Reads the epoch a checkpoint records and checks it against the epoch in
-/// its file name.
-pub fn recorded_epoch(value: &Value, path: &Path, expected: usize) -> Result<()> {
+/// Checks that the epoch a checkpoint records is the one in its file name.
+pub fn check_recorded_epoch(value: &Value, path: &Path, expected: usize) -> Result<()> {
     let recorded = value.get("epoch").and_then(Value::as_int);
     if recorded != Some(expected as i64) {
         bail!(
