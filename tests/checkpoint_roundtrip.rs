@@ -193,7 +193,10 @@ fn safetensors_rejects_nested_values() {
     std::fs::write(&out, b"old").unwrap();
     let value = load(&fixtures().path("gan_zip.pt")).unwrap();
     let error = format!("{:#}", save(&out, &value, Format::Safetensors).unwrap_err());
-    assert!(error.contains("entry 'discriminator' has type dict"), "{error}");
+    assert!(
+        error.contains("entry 'discriminator' has type dict"),
+        "{error}"
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"old");
 }
 

@@ -3,7 +3,11 @@
 //! exists, and the harness starts threads.
 
 fn main() {
-    let on_glibc64 = cfg!(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"));
+    let on_glibc64 = cfg!(all(
+        target_os = "linux",
+        target_env = "gnu",
+        target_pointer_width = "64"
+    ));
     // Settings the environment of this run already has also stop it.
     let preset = ["MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"]
         .iter()
@@ -21,10 +25,17 @@ fn main() {
     std::env::remove_var("MALLOC_TRIM_THRESHOLD_");
     // SAFETY: as above.
     let applied = unsafe { segan::malloc::set_steady_thresholds() };
-    assert_eq!(applied, on_glibc64 && !preset, "glibc did not accept the thresholds");
+    assert_eq!(
+        applied,
+        on_glibc64 && !preset,
+        "glibc did not accept the thresholds"
+    );
 
     // Blocks up to the threshold still allocate and free.
     let block = vec![1u8; segan::malloc::MMAP_THRESHOLD / 2];
-    assert_eq!(block.iter().map(|&b| b as usize).sum::<usize>(), block.len());
+    assert_eq!(
+        block.iter().map(|&b| b as usize).sum::<usize>(),
+        block.len()
+    );
     println!("malloc thresholds: ok (applied: {applied})");
 }

@@ -80,7 +80,7 @@ fn training_writes_checkpoints_and_resumes() {
     let error = train(&config(&data, &out, 2)).unwrap_err();
     assert!(format!("{error:#}").contains("--resume"), "{error:#}");
 
-    // An interrupted checkpoint write leaves a temporary file; training removes it.
+    // An interrupted checkpoint write leaves a temporary file, which training removes.
     let stale = out.join("checkpoints/.state-2.pt.AbCdEf.tmp");
     std::fs::write(&stale, b"partial").unwrap();
 
@@ -97,7 +97,7 @@ fn training_writes_checkpoints_and_resumes() {
         "header and one row per epoch:\n{log}"
     );
 
-    // Resuming a run that already reached --epochs trains nothing: an error.
+    // Resuming a run that already reached --epochs is an error, because it would train nothing.
     let error = format!("{:#}", train(&resumed).unwrap_err());
     assert!(error.contains("up to epoch 2"), "{error}");
     assert!(error.contains("--epochs 3"), "{error}");
@@ -112,16 +112,22 @@ fn training_writes_checkpoints_and_resumes() {
     assert!(!out.join("checkpoints/state-3.pt").exists());
 
     // A checkpoint whose recorded epoch disagrees with its name is rejected.
-    std::fs::hard_link(out.join("checkpoints/state-2.pt"), out.join("checkpoints/state-5.pt"))
-        .unwrap();
+    std::fs::hard_link(
+        out.join("checkpoints/state-2.pt"),
+        out.join("checkpoints/state-5.pt"),
+    )
+    .unwrap();
     let mut renamed = config(&data, &out, 6);
     renamed.resume = true;
     let error = format!("{:#}", train(&renamed).unwrap_err());
-    assert!(error.contains("records epoch 2, not the 5 of its name"), "{error}");
+    assert!(
+        error.contains("records epoch 2, not the 5 of its name"),
+        "{error}"
+    );
 }
 
 #[test]
-fn training_rejects_a_batch_larger_than_the_data() {
+fn training_rejects_oversized_batches() {
     let dir = tempfile::tempdir().unwrap();
     let (data, out) = (dir.path().join("data"), dir.path().join("out"));
     write_windows(&data, 3, false);
@@ -208,20 +214,21 @@ fn enhance_keeps_duration_and_is_seeded() {
     );
     assert!(error.contains("not more than one window"), "{error}");
 
-    // Scores cover what was enhanced: the kept windows when the tail goes.
+    // Scores cover what was enhanced, which is the kept windows when the tail is dropped.
     let long_input = dir.path().join("long-noisy.wav");
     let long_clean = dir.path().join("long-clean.wav");
     let long = tone(300.0, 16000, 0.0).repeat(2);
     write_wav_f32(&long_input, &long, 16000).unwrap();
     write_wav_f32(&long_clean, &long, 16000).unwrap();
-    let report = enhance_file(&enhancer, &long_input, &second, Some(&long_clean), &dropped).unwrap();
+    let report =
+        enhance_file(&enhancer, &long_input, &second, Some(&long_clean), &dropped).unwrap();
     assert_eq!(report.output_seconds, 16384.0 / 16000.0);
     assert_eq!(report.scored_seconds, Some(16384.0 / 16000.0));
     assert_eq!(report.input_seconds, 2.0);
 }
 
 #[test]
-fn enhance_checks_the_clean_reference_before_writing() {
+fn enhance_checks_clean_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = trained_generator(dir.path());
     let enhancer = Enhancer::from_checkpoint(&checkpoint, None, Device::Cpu).unwrap();
@@ -242,7 +249,7 @@ fn enhance_checks_the_clean_reference_before_writing() {
     );
     assert!(!output.exists(), "an output was written despite the error");
 
-    // Too short to score: the error comes before the output is written.
+    // An input too short to score fails before the output is written.
     let tiny = dir.path().join("tiny.wav");
     write_wav_f32(&tiny, &tone(300.0, 16000, 0.0)[..100], 16000).unwrap();
     let error = format!(
@@ -277,7 +284,15 @@ fn enhance_rejects_a_checkpoint_without_generator() {
 fn cli_train_losses(data: &Path, out: &Path, formula: &str) -> segan::train::record::StepLosses {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_segan"))
         .args(["train", "--epochs", "1", "--max-steps", "1", "--batch", "2"])
-        .args(["--optimizer", "adam", "--seed", "5", "--device", "cpu", "--no-progress"])
+        .args([
+            "--optimizer",
+            "adam",
+            "--seed",
+            "5",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ])
         .args(["--vbn-formula", formula])
         .arg("--data")
         .arg(data)
@@ -307,7 +322,11 @@ fn cli_trains_with_fused_formula() {
     let pairs = [
         ("d_clean", reference.d_clean, fused.d_clean),
         ("d_noisy", reference.d_noisy, fused.d_noisy),
-        ("g_adversarial", reference.g_adversarial, fused.g_adversarial),
+        (
+            "g_adversarial",
+            reference.g_adversarial,
+            fused.g_adversarial,
+        ),
         ("g_l1", reference.g_l1, fused.g_l1),
     ];
     // The discriminator losses pass through eleven VBN layers, so a
@@ -338,5 +357,8 @@ fn cli_rejects_unknown_vbn_formula() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid value 'fast'"), "{stderr}");
-    assert!(stderr.contains("possible values: reference, fused"), "{stderr}");
+    assert!(
+        stderr.contains("possible values: reference, fused"),
+        "{stderr}"
+    );
 }

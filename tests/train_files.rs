@@ -11,7 +11,11 @@ const HEADER: &str = "epoch,step,d_clean,d_noisy,d_loss,g_adversarial,g_l1,g_los
 fn loss_log_skips_blank_lines() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("losses.csv");
-    fs::write(&path, format!("{HEADER}\n1,1,0.5,0.25,0.75,0.5,16,16.5\n\n")).unwrap();
+    fs::write(
+        &path,
+        format!("{HEADER}\n1,1,0.5,0.25,0.75,0.5,16,16.5\n\n"),
+    )
+    .unwrap();
     let rows = record::read_csv(&path).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].g_l1, 16.0);
@@ -32,7 +36,13 @@ fn loss_log_rejects_non_finite_values() {
 #[test]
 fn latest_epoch_reads_only_canonical_names() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["state-01.pt", "state-+7.pt", "state-3.pt", "state-2.pt", "state-x.pt"] {
+    for name in [
+        "state-01.pt",
+        "state-+7.pt",
+        "state-3.pt",
+        "state-2.pt",
+        "state-x.pt",
+    ] {
         fs::write(dir.path().join(name), b"").unwrap();
     }
     assert_eq!(state::latest_epoch(dir.path()).unwrap(), Some(3));

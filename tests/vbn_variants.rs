@@ -290,8 +290,19 @@ fn derivatives(variant: VbnVariant, formula: segan::nn::Formula) -> Vec<Tensor> 
 fn fused_second_derivatives_match_reference_formula() {
     use segan::nn::Formula;
     let _generator = segan::rng::lock_global_generator();
-    let names = ["x", "ref_x", "gamma", "x (2nd)", "ref_x (2nd)", "gamma (2nd)"];
-    for variant in [VbnVariant::Reference, VbnVariant::TensorFlow, VbnVariant::Salimans] {
+    let names = [
+        "x",
+        "ref_x",
+        "gamma",
+        "x (2nd)",
+        "ref_x (2nd)",
+        "gamma (2nd)",
+    ];
+    for variant in [
+        VbnVariant::Reference,
+        VbnVariant::TensorFlow,
+        VbnVariant::Salimans,
+    ] {
         let expected = derivatives(variant, Formula::Reference);
         let actual = derivatives(variant, Formula::Fused);
         for ((name, expected), actual) in names.iter().zip(&expected).zip(&actual) {
