@@ -5,8 +5,9 @@
 #   carries libtorch 2.13.0, the version tch 0.26 links against), numpy and
 #   scipy and pystoi (used by the fixture exporter, the reference scripts
 #   and the tests that compare with Python implementations).
-#   The Linux wheel is the CUDA build: with its nvidia-* dependencies about
-#   2.8 GB to download and 4.9 GB installed; it also runs on CPU.
+#   The Linux wheel is the CUDA build, which also runs on CPU. With its
+#   nvidia-* dependencies it is about 2.8 GB to download
+#   (scripts/wheel_sizes.py) and 4.9 GB installed.
 # - `.libtorch`: a link to the libtorch inside that wheel, which
 #   `.cargo/config.toml` hands to the build as LIBTORCH.
 #
